@@ -1,0 +1,1 @@
+"""Settings, logging set-up and the Asterisk configuration we ship (config/asterisk/)."""

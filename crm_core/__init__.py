@@ -1,0 +1,1 @@
+"""The CRM domain: tables, repositories and services."""

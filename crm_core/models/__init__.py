@@ -1,0 +1,17 @@
+"""Every table, imported here so that alembic and the tests see the whole schema."""
+
+from crm_core.models.audit import AuditEntry
+from crm_core.models.base import Base
+from crm_core.models.dictionary import DictionaryEntry
+from crm_core.models.users import LoginAttempt, Role, RolePermission, User, UserSession
+
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "DictionaryEntry",
+    "LoginAttempt",
+    "Role",
+    "RolePermission",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,81 @@
+"""Input models: one model each for a form, its API twin and the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+
+from crm_core.text import Line
+
+Username = Annotated[
+    str,
+    # User names are case-insensitive: "Ann" and "ann" are one account.
+    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+    StringConstraints(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$"),
+    Field(description="2–64 characters: letters, digits, '.', '_', '-'"),
+]
+NewPassword = Annotated[str, StringConstraints(min_length=10, max_length=256)]
+Extension = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{2,32}$"),
+    Field(description="The agent's phone extension (PJSIP/<extension>)"),
+]
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                      pattern=r"^[a-z0-9][a-z0-9_]*$"),
+    Field(description="lower-case letters, digits and '_'"),
+]
+DisplayName = Line(200)
+Label = Line(200)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1_000_000)
+
+
+class LoginInput(Input):
+    username: Username
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    remember: bool = False
+
+
+class UserCreate(Input):
+    username: Username
+    display_name: DisplayName  # type: ignore[valid-type]
+    password: NewPassword
+    roles: list[Annotated[str, StringConstraints(max_length=64)]] = Field(max_length=20)
+    email: EmailStr | None = None
+    extension: Extension | None = None
+
+
+class UserUpdate(Input):
+    display_name: DisplayName | None = None  # type: ignore[valid-type]
+    roles: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
+        default=None, max_length=20
+    )
+    email: EmailStr | None = None
+    extension: Extension | None = None
+    is_active: bool | None = None
+
+
+class PasswordReset(Input):
+    password: NewPassword
+
+
+class RolePermissionsUpdate(Input):
+    permissions: list[Annotated[str, StringConstraints(max_length=64)]] = Field(max_length=200)
+
+
+class DictionaryEntryCreate(Input):
+    code: Code
+    label: Label  # type: ignore[valid-type]
+    sort_order: int = Field(default=0, ge=0, le=10_000)
+    time_limit_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+
+class DictionaryEntryUpdate(Input):
+    label: Label | None = None  # type: ignore[valid-type]
+    sort_order: int | None = Field(default=None, ge=0, le=10_000)
+    is_active: bool | None = None
+    time_limit_minutes: int | None = Field(default=None, ge=1, le=24 * 60)

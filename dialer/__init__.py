@@ -1,0 +1,1 @@
+"""Call lists to calls: campaigns, pacing, compliance (a later feature)."""

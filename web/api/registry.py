@@ -1,0 +1,116 @@
+"""Registers API routes and describes them in OpenAPI from the pydantic models they take."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from crm_core.permissions import PERMISSIONS
+from web.access import LOGGED_IN, PUBLIC
+from web.inputs import read_json, validate
+
+PREFIX = "/api/v1"
+ApiHandler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    access: str
+    body: type[BaseModel] | None
+    status: int
+    tag: str
+
+
+class Api:
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self._routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] = []
+
+    def route(
+        self, method: str, path: str, *, summary: str, access: str = LOGGED_IN,
+        body: type[BaseModel] | None = None, status: int = 200, tag: str = "",
+    ) -> Callable[[ApiHandler], ApiHandler]:
+        """Handlers return JSON-able data; with `body`, they receive the validated model."""
+        if access not in (PUBLIC, LOGGED_IN) and access not in PERMISSIONS:
+            raise ValueError(f"unknown permission {access!r}")
+
+        def register(handler: ApiHandler) -> ApiHandler:
+            @functools.wraps(handler)
+            async def endpoint(request: web.Request) -> web.Response:
+                if body is None:
+                    result = await handler(request)
+                else:
+                    result = await handler(request, validate(body, await read_json(request)))
+                if isinstance(result, web.StreamResponse):
+                    return result  # type: ignore[return-value]
+                return web.json_response(result, status=status)
+
+            endpoint.access = access  # type: ignore[attr-defined]
+            self.operations.append(Operation(method, path, summary, access, body, status,
+                                             tag or path.split("/")[1]))
+            self._routes.append((method, PREFIX + path, endpoint))
+            return handler
+
+        return register
+
+    def add_to(self, app: web.Application) -> None:
+        for method, path, endpoint in self._routes:
+            app.router.add_route(method, path, endpoint)
+
+    def openapi(self) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        schemas: dict[str, Any] = {}
+        for op in self.operations:
+            item: dict[str, Any] = {
+                "summary": op.summary,
+                "tags": [op.tag],
+                "responses": {
+                    str(op.status): {"description": "success"},
+                    "401": {"description": "not logged in"},
+                    "403": {"description": "no permission, or missing X-CSRF-Token"},
+                    "422": {"description": "invalid input; `fields` names each field at fault"},
+                },
+            }
+            if op.access == PUBLIC:
+                item["security"] = []
+            elif op.access != LOGGED_IN:
+                item["description"] = f"Needs the permission `{op.access}`."
+            params = re.findall(r"{(\w+)}", op.path)
+            if params:
+                item["parameters"] = [
+                    {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for p in params
+                ]
+            if op.body is not None:
+                schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[op.body.__name__] = schema
+                item["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
+                    }},
+                }
+            paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = item
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": "Call-centre CRM API", "version": "1"},
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    "session": {"type": "apiKey", "in": "cookie", "name": "cc_session"},
+                    "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                },
+            },
+            "security": [{"session": [], "csrf": []}],
+        }

@@ -1,0 +1,126 @@
+"""The app factory: the one place where everything is assembled. It only wires."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+import structlog
+from aiohttp import web
+
+from config.settings import Settings
+from crm_core import sessions
+from crm_core.auth import LoginLimits
+from crm_core.clock import Clock, utc_now
+from crm_core.db import create_engine, session_factory
+from crm_core.migrate import upgrade_to_head
+from crm_core.passwords import Passwords
+from crm_core.sessions import SessionPolicy
+from cti.bus import create_bus
+from web.api.endpoints import api
+from web.appkeys import (
+    bus_key,
+    clock_key,
+    db_key,
+    engine_key,
+    hub_key,
+    login_limits_key,
+    metrics_key,
+    passwords_key,
+    secret_key,
+    session_policy_key,
+    settings_key,
+)
+from web.hub import Hub, sweep_ended_sessions
+from web.metrics import Metrics
+from web.middlewares import authenticate, csrf, request_context
+from web.views import admin, auth, docs, health, home, ws
+
+HERE = Path(__file__).parent
+log = structlog.get_logger("web")
+# Room for a 1 MB field plus the rest of the form, so that oversize values get a field error.
+MAX_BODY = 2 * 1024 * 1024
+SESSION_SWEEP_SECONDS = 30.0
+
+
+def create_app(
+    settings: Settings, *, clock: Clock = utc_now, migrate: bool = False
+) -> web.Application:
+    """Build the service. `migrate` brings the schema to head at start (the demo does)."""
+    app = web.Application(
+        middlewares=[request_context, authenticate, csrf], client_max_size=MAX_BODY
+    )
+    app[settings_key] = settings
+    app[clock_key] = clock
+    app[secret_key] = settings.effective_secret_key()
+    app[metrics_key] = Metrics()
+    app[passwords_key] = Passwords(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    app[session_policy_key] = SessionPolicy(
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        remember=timedelta(days=settings.remember_me_days),
+        touch_every=timedelta(seconds=settings.session_touch_seconds),
+    )
+    app[login_limits_key] = LoginLimits(
+        window=timedelta(minutes=settings.login_window_minutes),
+        per_account=settings.login_max_failures_per_account,
+        per_client=settings.login_max_failures_per_client,
+    )
+
+    aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    for module in (auth, home, admin, docs, health, ws):
+        app.router.add_routes(module.routes)
+    api.add_to(app)
+    app.router.add_static("/static", HERE / "static", name="static", append_version=True)
+
+    app.cleanup_ctx.append(_database(migrate))
+    app.cleanup_ctx.append(_bus_and_hub)
+    return app
+
+
+def _database(migrate: bool):  # type: ignore[no-untyped-def]
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        settings = app[settings_key]
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.effective_database_url)
+        if migrate:
+            await upgrade_to_head(engine)
+        app[engine_key] = engine
+        app[db_key] = session_factory(engine)
+        yield
+        await engine.dispose()
+
+    return database
+
+
+async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
+    bus = create_bus(app[settings_key].redis_url)
+    await bus.start()
+    hub = Hub(bus=bus, metrics=app[metrics_key])
+    await hub.start()
+    app[bus_key] = bus
+    app[hub_key] = hub
+
+    async def over_among(ids: list[str]) -> dict[str, str]:
+        async with app[db_key]() as db:
+            return await sessions.over_among(db, ids, now=app[clock_key]())
+
+    sweeper = asyncio.create_task(
+        sweep_ended_sessions(hub, over_among, SESSION_SWEEP_SECONDS), name="ws-session-sweep"
+    )
+    log.info("app.started", bus=bus.kind)
+    yield
+    sweeper.cancel()
+    await hub.close()
+    await bus.close()

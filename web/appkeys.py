@@ -1,0 +1,30 @@
+"""Every piece of typed app state, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from config.settings import Settings
+from crm_core.auth import LoginLimits
+from crm_core.clock import Clock
+from crm_core.passwords import Passwords
+from crm_core.sessions import SessionPolicy
+from cti.bus import Bus
+
+if TYPE_CHECKING:
+    pass
+
+settings_key = web.AppKey("settings", Settings)
+clock_key = web.AppKey("clock", Clock)
+engine_key = web.AppKey("engine", AsyncEngine)
+db_key = web.AppKey("db", async_sessionmaker)
+passwords_key = web.AppKey("passwords", Passwords)
+session_policy_key = web.AppKey("session_policy", SessionPolicy)
+login_limits_key = web.AppKey("login_limits", LoginLimits)
+bus_key = web.AppKey("bus", Bus)
+hub_key = web.AppKey("hub", "Hub")
+metrics_key = web.AppKey("metrics", "Metrics")
+secret_key = web.AppKey("secret", str)

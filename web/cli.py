@@ -1,0 +1,170 @@
+"""The `callcentre` command: serve, demo, migrate, create-user, load-demo-data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from config.logs import configure_logging
+from config.settings import Settings, load_settings
+from crm_core.audit import Actor
+from crm_core.clock import utc_now
+from crm_core.db import create_engine, session_factory
+from crm_core.demo import load_demo_users
+from crm_core.migrate import upgrade_to_head
+from crm_core.passwords import Passwords
+from crm_core.schemas import UserCreate
+from crm_core.users import UserService
+from web.app import create_app
+from web.inputs import BadInput, validate
+
+log = structlog.get_logger("cli")
+
+
+def _passwords(settings: Settings) -> Passwords:
+    return Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+                     parallelism=settings.argon2_parallelism)
+
+
+async def _migrate(settings: Settings) -> None:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _load_demo(settings: Settings) -> list:
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with session_factory(engine)() as db:
+            return await load_demo_users(db, passwords=_passwords(settings), clock=utc_now)
+    finally:
+        await engine.dispose()
+
+
+async def _create_user(settings: Settings, data: UserCreate) -> int:
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with session_factory(engine)() as db:
+            service = UserService(db, passwords=_passwords(settings), clock=utc_now)
+            user = await service.create(data, Actor(user_id=None, name="cli"))
+            await db.commit()
+            return user.id
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    app = create_app(settings, migrate=args.migrate)
+    log.info("serve.listening", host=settings.host, port=settings.port)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    asyncio.run(_migrate(settings))
+    users = asyncio.run(_load_demo(settings))
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [f"\nCall-centre CRM demo on {url}  (data in {settings.data_dir.resolve()})",
+             "Demo users (user name / password / roles):"]
+    for demo, _new in users:
+        lines.append(f"  {demo.username:<10} {demo.password:<22} {', '.join(demo.roles)}")
+    print("\n".join(lines) + "\n", flush=True)
+    app = create_app(settings)
+
+    async def ready(_app: web.Application) -> None:
+        log.info("demo.ready", url=url, seconds=round(time.perf_counter() - started, 2))
+
+    app.on_startup.append(ready)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(_migrate(settings))
+    print("database is at the latest migration")
+    return 0
+
+
+def cmd_load_demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    for demo, new in asyncio.run(_load_demo(settings)):
+        state = "created" if new else "exists"
+        print(f"{demo.username:<10} {demo.password:<22} {state}")
+    return 0
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    password = os.environ.get("CALLCENTRE_NEW_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        data = validate(UserCreate, {
+            "username": args.username, "display_name": args.name or args.username,
+            "password": password, "roles": args.role or [],
+            **({"extension": args.extension} if args.extension else {}),
+        })
+        user_id = asyncio.run(_create_user(settings, data))
+    except BadInput as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        message = getattr(exc, "message", str(exc))
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    print(f"created user {data.username} (id {user_id})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcentre", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (settings from CALLCENTRE_* / TOML)")
+    serve.add_argument("--migrate", action="store_true", help="migrate the database first")
+    serve.set_defaults(func=cmd_serve)
+    demo = sub.add_parser("demo", help="everything embedded, with demo users, on localhost")
+    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("--data-dir", default=None)
+    demo.set_defaults(func=cmd_demo)
+    sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(
+        func=cmd_migrate)
+    sub.add_parser("load-demo-data", help="create the demo users").set_defaults(
+        func=cmd_load_demo_data)
+    create = sub.add_parser(
+        "create-user", help="create a user (password from CALLCENTRE_NEW_PASSWORD or a prompt)"
+    )
+    create.add_argument("username")
+    create.add_argument("--name", help="full name")
+    create.add_argument("--role", action="append", help="a role; repeat for several")
+    create.add_argument("--extension", help="phone extension")
+    create.set_defaults(func=cmd_create_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.command == "demo":
+        overrides["log_format"] = os.environ.get("CALLCENTRE_LOG_FORMAT", "console")
+        if args.port is not None:
+            overrides["port"] = args.port
+        if args.data_dir:
+            overrides["data_dir"] = args.data_dir
+        elif "CALLCENTRE_DATA_DIR" not in os.environ:
+            overrides["data_dir"] = "demo-data"
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    return int(args.func(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

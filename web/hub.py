@@ -1,0 +1,138 @@
+"""The websocket hub: which browser sockets are open on this instance, and delivery to them.
+
+Each socket has its own bounded queue and writer task, so one slow browser never holds up a
+message to anyone else; a socket whose queue overflows is closed (its page reconnects)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import WSCloseCode, web
+
+from cti.bus import Bus
+from web.metrics import Metrics
+
+log = structlog.get_logger("web.hub")
+
+# Bus channels the hub listens on.
+SESSIONS_ENDED = "sessions.ended"
+QUEUE_SIZE = 256
+CLOSE = object()  # queued after a final message: send it, then close the socket
+
+
+@dataclass(eq=False)
+class Connection:
+    ws: web.WebSocketResponse
+    user_id: int
+    username: str
+    session_id: str
+    permissions: frozenset[str]
+    queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    writer: asyncio.Task[None] | None = None
+
+
+class Hub:
+    def __init__(self, *, bus: Bus, metrics: Metrics) -> None:
+        self.bus = bus
+        self.metrics = metrics
+        self.by_session: defaultdict[str, set[Connection]] = defaultdict(set)
+        self.by_user: defaultdict[int, set[Connection]] = defaultdict(set)
+
+    async def start(self) -> None:
+        await self.bus.subscribe(SESSIONS_ENDED, self._on_sessions_ended)
+
+    async def close(self) -> None:
+        for conns in list(self.by_session.values()):
+            for conn in list(conns):
+                self.send(conn, {"type": "server.shutdown"}, then_close=True)
+        writers = [c.writer for cs in self.by_session.values() for c in cs if c.writer]
+        if writers:
+            await asyncio.wait(writers, timeout=2)
+
+    def attach(self, conn: Connection) -> None:
+        self.by_session[conn.session_id].add(conn)
+        self.by_user[conn.user_id].add(conn)
+        conn.writer = asyncio.create_task(self._write(conn), name=f"ws-writer-{conn.username}")
+        self.metrics.websockets.inc()
+
+    async def detach(self, conn: Connection) -> None:
+        self.by_session[conn.session_id].discard(conn)
+        if not self.by_session[conn.session_id]:
+            del self.by_session[conn.session_id]
+        self.by_user[conn.user_id].discard(conn)
+        if not self.by_user[conn.user_id]:
+            del self.by_user[conn.user_id]
+        if conn.writer is not None and conn.writer is not asyncio.current_task():
+            conn.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await conn.writer
+        self.metrics.websockets.dec()
+
+    def send(self, conn: Connection, message: dict[str, Any], *, then_close: bool = False) -> None:
+        try:
+            conn.queue.put_nowait(message)
+            if then_close:
+                conn.queue.put_nowait(CLOSE)
+        except asyncio.QueueFull:
+            self.metrics.ws_dropped.inc()
+            log.warning("ws.slow_consumer_closed", user=conn.username)
+            # The page reconnects and catches up; the writer closes the socket now.
+            while not conn.queue.empty():
+                conn.queue.get_nowait()
+            conn.queue.put_nowait(CLOSE)
+
+    def send_to_user(self, user_id: int, message: dict[str, Any]) -> int:
+        conns = list(self.by_user.get(user_id, ()))
+        for conn in conns:
+            self.send(conn, message)
+        return len(conns)
+
+    def end_sessions(self, session_ids: list[str], reason: str) -> None:
+        """Tell these sessions' pages they are signed out, then close their sockets."""
+        for session_id in session_ids:
+            for conn in list(self.by_session.get(session_id, ())):
+                log.info("ws.session_ended", user=conn.username, reason=reason)
+                self.send(conn, {"type": "session.ended", "reason": reason}, then_close=True)
+
+    def _on_sessions_ended(self, _channel: str, message: dict[str, Any]) -> None:
+        ids = [str(i) for i in message.get("session_ids", ())]
+        self.end_sessions(ids, str(message.get("reason", "ended")))
+
+    async def _write(self, conn: Connection) -> None:
+        try:
+            while True:
+                item = await conn.queue.get()
+                if item is CLOSE:
+                    await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
+                    return
+                await conn.ws.send_json(item)
+        except (ConnectionResetError, RuntimeError):
+            return  # the browser went away; the reader side detaches
+
+
+async def announce_sessions_ended(bus: Bus, session_ids: list[str], reason: str) -> None:
+    """Tell every instance to close these sessions' sockets (their pages show the login)."""
+    if session_ids:
+        await bus.publish(SESSIONS_ENDED, {"session_ids": session_ids, "reason": reason})
+
+
+async def sweep_ended_sessions(
+    hub: Hub, over_among: Callable[[list[str]], Awaitable[dict[str, str]]], every: float
+) -> None:
+    """Close the sockets of sessions that ended without a bus message reaching this instance
+    (idle expiry, or a message lost while the bus was down)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            over = await over_among(list(hub.by_session))
+        except Exception:
+            log.exception("ws.sweep_failed")
+            continue
+        for session_id, reason in over.items():
+            hub.end_sessions([session_id], reason)

@@ -1,0 +1,86 @@
+"""Reading request bodies strictly: a byte that is not UTF-8 is an error naming its field, not
+a silent replacement character; validation errors name their fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from crm_core.errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class BadInput(Exception):
+    """Input refused before or during validation; `fields` maps field names to messages."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None, status: int = 422):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        self.status = status
+
+
+def parse_urlencoded(body: bytes) -> dict[str, list[str]]:
+    form: dict[str, list[str]] = {}
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        raw_key, _, raw_value = pair.partition(b"=")
+        try:
+            key = unquote_to_bytes(raw_key.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInput("a field name is not valid UTF-8", status=400) from exc
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{key}: not valid UTF-8 text", {key: "not valid UTF-8 text"}) from exc
+        form.setdefault(key, []).append(value)
+    return form
+
+
+async def read_form(request: web.Request) -> dict[str, list[str]]:
+    if "form" in request:
+        return request["form"]
+    if request.content_type != FORM_TYPE:
+        raise BadInput(f"expected a form ({FORM_TYPE})", status=415)
+    request["form"] = form = parse_urlencoded(await request.read())
+    return form
+
+
+def form_values(form: dict[str, list[str]], *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Flatten a parsed form: single values for ordinary fields, lists for the named ones."""
+    return {k: (v if k in lists else v[-1]) for k, v in form.items() if k != "csrf_token"}
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise BadInput("expected a JSON body (Content-Type: application/json)", status=415)
+    body = await request.read()
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadInput("the body is not valid UTF-8", status=400) from exc
+    except ValueError as exc:
+        raise BadInput(f"the body is not valid JSON: {exc}", status=400) from exc
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = {}
+        for error in exc.errors(include_url=False, include_input=False):
+            name = ".".join(str(p) for p in error["loc"]) or "body"
+            fields.setdefault(name, error["msg"])
+        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        raise BadInput(f"invalid input: {summary}", fields) from exc
+
+
+def domain_to_bad_input(exc: InvalidInput) -> BadInput:
+    return BadInput(exc.message, {exc.field: exc.message} if exc.field else {})

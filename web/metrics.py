@@ -1,0 +1,29 @@
+"""Prometheus metrics, one registry per app (tests build many apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "callcentre_http_requests", "HTTP requests handled",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.http_seconds = Histogram(
+            "callcentre_http_request_seconds", "HTTP request duration",
+            ["route"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.logins = Counter(
+            "callcentre_logins", "Login attempts by result", ["result"], registry=self.registry
+        )
+        self.websockets = Gauge(
+            "callcentre_websockets", "Open websocket connections", registry=self.registry
+        )
+        self.ws_dropped = Counter(
+            "callcentre_websocket_messages_dropped",
+            "Messages not delivered because a browser read too slowly", registry=self.registry,
+        )

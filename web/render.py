@@ -1,0 +1,47 @@
+"""Rendering pages with what every page needs: the user, their CSRF token and their menu."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from web.principal import Principal, principal
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    title: str
+    url: str
+    permission: str | None  # None: every logged-in user
+    description: str
+
+
+# The functions a user can reach; each page appears only to those whose role allows it.
+# Later features add their pages here.
+MENU: tuple[MenuItem, ...] = (
+    MenuItem("Users", "/admin/users", "users.admin", "Create, disable and edit users"),
+    MenuItem("Roles", "/admin/roles", "roles.admin", "Which role may do what"),
+    MenuItem("Data dictionary", "/admin/dictionary", "dictionary.admin",
+             "Levels, regions, dispositions, pause reasons …"),
+    MenuItem("Audit trail", "/admin/audit", "audit.read", "Who changed what, and when"),
+    MenuItem("API", "/api/docs", None, "The JSON API and its OpenAPI document"),
+)
+
+
+def menu_for(who: Principal | None) -> list[MenuItem]:
+    if who is None:
+        return []
+    return [m for m in MENU if m.permission is None or who.can(m.permission)]
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *,
+    status: int = 200,
+) -> web.Response:
+    who = principal(request)
+    page = {"me": who, "menu": menu_for(who), "csrf_token": who.csrf_token if who else ""}
+    page.update(context or {})
+    return aiohttp_jinja2.render_template(template, request, page, status=status)
