@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp_jinja2
 import structlog
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from web.access import LOGGED_IN, PUBLIC, access_of
 from web.appkeys import clock_key, db_key, metrics_key, session_policy_key
 from web.inputs import BadInput, domain_to_bad_input, read_form
 from web.principal import PRINCIPAL, Principal
+from web.render import render
 from web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -47,8 +47,8 @@ def error_response(
         if fields:
             body["fields"] = fields
         return web.json_response(body, status=status, headers=headers)
-    response = aiohttp_jinja2.render_template(
-        "error.html", request, {"status": status, "message": message, "fields": fields or {}},
+    response = render(
+        request, "error.html", {"status": status, "message": message, "fields": fields or {}},
         status=status,
     )
     if headers:
@@ -66,19 +66,24 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id, route=route)
     started = time.perf_counter()
+    status = 500
     try:
         response = await _handle_errors(request, handler)
-    except web.HTTPException as exc:
-        response = exc
-    elapsed = time.perf_counter() - started
-    response.headers["X-Request-ID"] = request_id
-    metrics = request.app[metrics_key]
-    metrics.http_requests.labels(request.method, route, str(response.status)).inc()
-    metrics.http_seconds.labels(route).observe(elapsed)
-    if not route.startswith("/static"):
-        log.info("http.request", method=request.method, path=request.path,
-                 status=response.status, duration_ms=round(elapsed * 1000, 2))
-    return response
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    except web.HTTPException as exc:  # redirects, and errors already shaped
+        status = exc.status
+        exc.headers["X-Request-ID"] = request_id
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics = request.app[metrics_key]
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_seconds.labels(route).observe(elapsed)
+        if not route.startswith("/static"):
+            log.info("http.request", method=request.method, path=request.path,
+                     status=status, duration_ms=round(elapsed * 1000, 2))
 
 
 async def _handle_errors(request: web.Request, handler: Handler) -> web.StreamResponse:

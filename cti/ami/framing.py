@@ -12,9 +12,11 @@ Decisions worth knowing:
 
 * A message is decoded only once it is completely framed, so a UTF-8 character split across two
   reads survives.
+* A header line splits at its first ``": "``; a line without one splits at its first ``":"``
+  (Asterisk sometimes writes ``Key:value``). Values keep any further colons and spaces.
 * Bad input never raises. A frame keeps what could be read and lists what could not in
   ``Frame.problems``: invalid UTF-8 (replaced with U+FFFD; the frame is still delivered and
-  counted as malformed), lines without a ``:`` separator, empty header names.
+  counted in ``stats.malformed_frames``), lines without a ``:``, empty header names.
 * A message larger than ``max_frame_size`` is not decoded. Its bytes are dropped up to the next
   blank line (even if that arrives much later, so memory stays bounded) and a single record takes
   its place: ``kind == "unknown"``, no headers, ``oversized`` true, ``raw_size`` the bytes dropped.
@@ -89,7 +91,12 @@ class Frame:
         self.problems = problems
         self.raw_size = raw_size
         self.oversized = oversized
-        self.kind, self.name = _classify(headers)
+        # Fast path: Asterisk puts Event / Response first, clients put Action first.
+        kind = _KIND_BY_FIRST_KEY.get(headers[0][0]) if headers else None
+        if kind is None:
+            self.kind, self.name = _classify(headers)
+        else:
+            self.kind, self.name = kind, headers[0][1]
         self._first: dict[str, str] | None = None
         self._folded: dict[str, str] | None = None
 
@@ -147,12 +154,7 @@ class Frame:
 
 
 def _classify(headers: Headers) -> tuple[FrameKind, str]:
-    """Kind and name from the Event / Response / Action header, normally the first one."""
-    if headers:
-        key, value = headers[0]
-        kind = _KIND_BY_FIRST_KEY.get(key)
-        if kind is not None:
-            return kind, value
+    """Kind and name from the first Event / Response / Action header, in any letter case."""
     # A client may put ActionID first, or spell "action:"; Asterisk accepts both.
     for key, value in headers:
         kind = _KIND_BY_FOLDED_KEY.get(key.lower())
@@ -301,26 +303,40 @@ def _split_headers(text: str, problems: list[str]) -> Headers:
     """Header pairs from one decoded message; unreadable lines are added to ``problems``."""
     lines = text.split("\r\n") if "\r" in text else text.split("\n")
     if len(lines) == text.count("\n") + 1:  # else a bare LF hides inside a CRLF message
-        # Fast path, all in C: split each line at its ": ", then check no line needed more care.
-        keys, separators, values = zip(*map(str.partition, lines, repeat(": ")), strict=True)
-        if "" not in separators and "" not in keys and ":" not in "".join(keys):
-            return tuple(zip(keys, values, strict=True))
+        # Fast path for well-formed messages: the filter drops exactly the lines that need care,
+        # so an unchanged length means every line was "Key: value" with a non-empty key.
+        pairs = [
+            (key, value)
+            for key, separator, value in map(str.partition, lines, repeat(": "))
+            if separator and key
+        ]
+        if len(pairs) == len(lines):
+            return tuple(pairs)
     return _split_headers_line_by_line(text, problems)
 
 
 def _split_headers_line_by_line(text: str, problems: list[str]) -> Headers:
-    """Slow path: the key ends at the first ':', and one space after it is not part of the value."""
+    """Every line, with what is wrong recorded rather than raised."""
     text = text.replace("\r\n", "\n").lstrip("\n")  # blank lines before a message carry nothing
     pairs: list[tuple[str, str]] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        key, separator, value = line.partition(":")
-        if not separator:
+        key, value = _split_line(line)
+        if key is None:
             problems.append(f"line {number}: no ':' separator: {_sample(line)}")
         elif not key:
             problems.append(f"line {number}: empty header name: {_sample(line)}")
         else:
-            pairs.append((key, value[1:] if value.startswith(" ") else value))
+            pairs.append((key, value))
     return tuple(pairs)
+
+
+def _split_line(line: str) -> tuple[str | None, str]:
+    """Key and value at the first ": ", else at the first ":" (Asterisk's "Key:value")."""
+    key, separator, value = line.partition(": ")
+    if separator:
+        return key, value
+    key, separator, value = line.partition(":")
+    return (key, value) if separator else (None, "")
 
 
 def _sample(line: str) -> str:
