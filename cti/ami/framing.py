@@ -12,8 +12,9 @@ Decisions worth knowing:
 
 * A message is decoded only once it is completely framed, so a UTF-8 character split across two
   reads survives.
-* A header line splits at its first ``": "``; a line without one splits at its first ``":"``
-  (Asterisk sometimes writes ``Key:value``). Values keep any further colons and spaces.
+* A header name ends at the first ``:`` of its line (AMI names never hold one); one space after
+  it is dropped, so ``Key:value`` (which Asterisk sometimes writes) reads like ``Key: value``.
+  Values keep any further colons and spaces.
 * Bad input never raises. A frame keeps what could be read and lists what could not in
   ``Frame.problems``: invalid UTF-8 (replaced with U+FFFD; the frame is still delivered and
   counted in ``stats.malformed_frames``), lines without a ``:``, empty header names.
@@ -304,11 +305,11 @@ def _split_headers(text: str, problems: list[str]) -> Headers:
     lines = text.split("\r\n") if "\r" in text else text.split("\n")
     if len(lines) == text.count("\n") + 1:  # else a bare LF hides inside a CRLF message
         # Fast path for well-formed messages: the filter drops exactly the lines that need care,
-        # so an unchanged length means every line was "Key: value" with a non-empty key.
+        # so an unchanged length means every line was "Key: value" with a plain, non-empty key.
         pairs = [
             (key, value)
             for key, separator, value in map(str.partition, lines, repeat(": "))
-            if separator and key
+            if separator and key and ":" not in key
         ]
         if len(pairs) == len(lines):
             return tuple(pairs)
@@ -331,12 +332,11 @@ def _split_headers_line_by_line(text: str, problems: list[str]) -> Headers:
 
 
 def _split_line(line: str) -> tuple[str | None, str]:
-    """Key and value at the first ": ", else at the first ":" (Asterisk's "Key:value")."""
-    key, separator, value = line.partition(": ")
-    if separator:
-        return key, value
+    """Key and value around the first ":", without the one space Asterisk usually puts after it."""
     key, separator, value = line.partition(":")
-    return (key, value) if separator else (None, "")
+    if not separator:
+        return None, ""
+    return key, value[1:] if value.startswith(" ") else value
 
 
 def _sample(line: str) -> str:

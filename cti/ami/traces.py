@@ -17,6 +17,7 @@ from typing import Literal
 Direction = Literal["RECV", "SEND", "NOTE"]
 
 _MARKER = re.compile(rb"@@ (RECV|SEND|NOTE) c=(\d+) t=([0-9.]+) n=(\d+)(?: (.*))?")
+_DIRECTIONS: dict[bytes, Direction] = {b"RECV": "RECV", b"SEND": "SEND", b"NOTE": "NOTE"}
 
 
 class TraceFormatError(ValueError):
@@ -59,7 +60,7 @@ def iter_records(data: bytes) -> Iterator[TraceRecord]:
         if len(payload) != size:
             raise TraceFormatError(f"payload at byte {payload_start} is cut short")
         yield TraceRecord(
-            direction=marker.group(1).decode("ascii"),  # type: ignore[arg-type]
+            direction=_DIRECTIONS[marker.group(1)],
             connection=int(marker.group(2)),
             t=float(marker.group(3)),
             payload=payload,
