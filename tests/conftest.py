@@ -225,3 +225,21 @@ async def page_csrf(client: TestClient, path: str = "/") -> str:
 def same_origin(client: TestClient) -> dict[str, str]:
     """The Origin header a page served by this client's server sends."""
     return {"Origin": f"http://{client.host}:{client.port}"}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly which databases the suite ran on, and how it went on each."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if report.when != "call" and outcome != "error":
+                continue
+            match = re.search(r"\[(sqlite|postgresql)\b", report.nodeid)
+            if match:
+                per = counts.setdefault(match.group(1), {})
+                per[outcome] = per.get(outcome, 0) + 1
+    if counts:
+        terminalreporter.section("databases")
+        for name, per in sorted(counts.items()):
+            summary = ", ".join(f"{n} {o}" for o, n in sorted(per.items()))
+            terminalreporter.write_line(f"{name}: {summary}")

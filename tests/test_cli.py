@@ -13,7 +13,9 @@ import aiohttp
 from tests.servers import free_port
 
 
-def callcentre(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+def callcentre(
+    *args: str, env: dict[str, str] | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "web.cli", *args], capture_output=True, text=True, timeout=120,
         env={**os.environ, **(env or {})}, **kwargs,

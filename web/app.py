@@ -85,6 +85,7 @@ def create_app(
 
     app.cleanup_ctx.append(_database(migrate))
     app.cleanup_ctx.append(_bus_and_hub)
+    app.on_shutdown.append(_close_websockets)
     return app
 
 
@@ -122,5 +123,9 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
     log.info("app.started", bus=bus.kind)
     yield
     sweeper.cancel()
-    await hub.close()
     await bus.close()
+
+
+async def _close_websockets(app: web.Application) -> None:
+    # On shutdown, before aiohttp waits for handlers: open sockets would hold it up.
+    await app[hub_key].close()

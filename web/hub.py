@@ -23,7 +23,19 @@ log = structlog.get_logger("web.hub")
 # Bus channels the hub listens on.
 SESSIONS_ENDED = "sessions.ended"
 QUEUE_SIZE = 256
-CLOSE = object()  # queued after a final message: send it, then close the socket
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Queued after a final message: send it, then close the socket with this code. The page
+    goes to the login on 1008 (session over) and reconnects on anything else."""
+
+    code: int
+
+
+SESSION_OVER = Close(WSCloseCode.POLICY_VIOLATION)
+SLOW_CONSUMER = Close(WSCloseCode.TRY_AGAIN_LATER)
+GOING_AWAY = Close(WSCloseCode.GOING_AWAY)
 
 
 @dataclass(eq=False)
@@ -48,10 +60,11 @@ class Hub:
         await self.bus.subscribe(SESSIONS_ENDED, self._on_sessions_ended)
 
     async def close(self) -> None:
-        for conns in list(self.by_session.values()):
-            for conn in list(conns):
-                self.send(conn, {"type": "server.shutdown"}, then_close=True)
-        writers = [c.writer for cs in self.by_session.values() for c in cs if c.writer]
+        """Close every socket (pages reconnect, to another instance if this one is going)."""
+        conns = [c for cs in self.by_session.values() for c in cs]
+        for conn in conns:
+            self.send(conn, {"type": "server.shutdown"}, then_close=GOING_AWAY)
+        writers = [c.writer for c in conns if c.writer is not None]
         if writers:
             await asyncio.wait(writers, timeout=2)
 
@@ -74,18 +87,20 @@ class Hub:
                 await conn.writer
         self.metrics.websockets.dec()
 
-    def send(self, conn: Connection, message: dict[str, Any], *, then_close: bool = False) -> None:
+    def send(
+        self, conn: Connection, message: dict[str, Any], *, then_close: Close | None = None
+    ) -> None:
         try:
             conn.queue.put_nowait(message)
-            if then_close:
-                conn.queue.put_nowait(CLOSE)
+            if then_close is not None:
+                conn.queue.put_nowait(then_close)
         except asyncio.QueueFull:
             self.metrics.ws_dropped.inc()
             log.warning("ws.slow_consumer_closed", user=conn.username)
             # The page reconnects and catches up; the writer closes the socket now.
             while not conn.queue.empty():
                 conn.queue.get_nowait()
-            conn.queue.put_nowait(CLOSE)
+            conn.queue.put_nowait(SLOW_CONSUMER)
 
     def send_to_user(self, user_id: int, message: dict[str, Any]) -> int:
         conns = list(self.by_user.get(user_id, ()))
@@ -98,7 +113,8 @@ class Hub:
         for session_id in session_ids:
             for conn in list(self.by_session.get(session_id, ())):
                 log.info("ws.session_ended", user=conn.username, reason=reason)
-                self.send(conn, {"type": "session.ended", "reason": reason}, then_close=True)
+                self.send(conn, {"type": "session.ended", "reason": reason},
+                          then_close=SESSION_OVER)
 
     def _on_sessions_ended(self, _channel: str, message: dict[str, Any]) -> None:
         ids = [str(i) for i in message.get("session_ids", ())]
@@ -108,8 +124,8 @@ class Hub:
         try:
             while True:
                 item = await conn.queue.get()
-                if item is CLOSE:
-                    await conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
+                if isinstance(item, Close):
+                    await conn.ws.close(code=item.code)
                     return
                 await conn.ws.send_json(item)
         except (ConnectionResetError, RuntimeError):

@@ -17,7 +17,8 @@ Decisions worth knowing:
   Values keep any further colons and spaces.
 * Bad input never raises. A frame keeps what could be read and lists what could not in
   ``Frame.problems``: invalid UTF-8 (replaced with U+FFFD; the frame is still delivered and
-  counted in ``stats.malformed_frames``), lines without a ``:``, empty header names.
+  counted in ``stats.malformed_frames``), lines without a ``:``, empty header names (the first
+  ten such lines, then a count).
 * A message larger than ``max_frame_size`` is not decoded. Its bytes are dropped up to the next
   blank line (even if that arrives much later, so memory stays bounded) and a single record takes
   its place: ``kind == "unknown"``, no headers, ``oversized`` true, ``raw_size`` the bytes dropped.
@@ -60,6 +61,7 @@ _KIND_BY_FOLDED_KEY: dict[str, FrameKind] = {
     key.lower(): kind for key, kind in _KIND_BY_FIRST_KEY.items()
 }
 _PROBLEM_SAMPLE_CHARS = 80
+_MAX_LINE_PROBLEMS = 10
 
 
 class Frame:
@@ -131,10 +133,6 @@ class Frame:
     def action_id(self) -> str | None:
         return self.get("ActionID")
 
-    @property
-    def is_malformed(self) -> bool:
-        return bool(self.problems)
-
     def _identity(self) -> tuple[Headers, tuple[str, ...], int, bool]:
         return (self.headers, self.problems, self.raw_size, self.oversized)
 
@@ -178,6 +176,7 @@ class AmiFrameParser:
     """Accumulates bytes and returns each complete frame once.
 
     ``parser.feed(chunk)`` may be called with any cut of the stream, down to single bytes.
+    ``max_frame_size`` bounds one message, blank line included, and so the memory held.
     """
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
@@ -320,14 +319,19 @@ def _split_headers_line_by_line(text: str, problems: list[str]) -> Headers:
     """Every line, with what is wrong recorded rather than raised."""
     text = text.replace("\r\n", "\n").lstrip("\n")  # blank lines before a message carry nothing
     pairs: list[tuple[str, str]] = []
+    bad_lines: list[str] = []
     for number, line in enumerate(text.split("\n"), start=1):
         key, value = _split_line(line)
         if key is None:
-            problems.append(f"line {number}: no ':' separator: {_sample(line)}")
+            bad_lines.append(f"line {number}: no ':' separator: {_sample(line)}")
         elif not key:
-            problems.append(f"line {number}: empty header name: {_sample(line)}")
+            bad_lines.append(f"line {number}: empty header name: {_sample(line)}")
         else:
             pairs.append((key, value))
+    # A bound, so that a frame of a million one-byte lines cannot become a million messages.
+    problems += bad_lines[:_MAX_LINE_PROBLEMS]
+    if len(bad_lines) > _MAX_LINE_PROBLEMS:
+        problems.append(f"{len(bad_lines) - _MAX_LINE_PROBLEMS} more unreadable lines")
     return tuple(pairs)
 
 

@@ -44,7 +44,7 @@ def test_bad_settings_are_refused_with_the_name(monkeypatch, tmp_path):
         load_settings()
     monkeypatch.delenv("CALLCENTRE_DATABASE_URL")
     monkeypatch.setenv("CALLCENTRE_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(FileNotFoundError, match="missing.toml"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.toml"):
         load_settings()
 
 

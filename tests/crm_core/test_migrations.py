@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from crm_core.clock import utc_now
 from crm_core.db import create_engine
 from crm_core.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
-from crm_core.clock import utc_now
 from crm_core.models import Base
 from crm_core.permissions import PERMISSIONS, ROLES
 from crm_core.users import RoleService

@@ -54,7 +54,7 @@ def test_permission_checks():
     assert allows(held, "calls.handle")
     assert allows(held, ["customers.read", "calls.handle"])
     assert not allows(held, ["customers.read", "users.admin"])
-    with pytest.raises(UnknownPermission, match="nuke.all"):
+    with pytest.raises(UnknownPermission, match=r"nuke\.all"):
         validate_permissions(["customers.read", "nuke.all"])
 
 

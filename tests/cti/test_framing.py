@@ -9,6 +9,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import repeat
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,8 @@ from cti.ami.framing import (
     serialise,
 )
 from cti.ami.traces import (
+    TraceFormatError,
+    header_lines,
     iter_records,
     read_trace,
     received_streams,
@@ -47,15 +51,15 @@ LENIENT = settings(deadline=None)  # shared CI machines are slow; correctness is
 # ---------------------------------------------------------------- helpers
 
 
-def feed_in_pieces(stream: bytes, sizes: Iterable[int], **parser_options: int) -> list[Frame]:
-    """Frames from feeding ``stream`` cut into pieces of the given sizes (the rest at the end)."""
+def feed_in_pieces(stream: bytes, sizes: Iterator[int], **parser_options: int) -> list[Frame]:
+    """Frames from feeding ``stream`` as consecutive pieces of the given sizes."""
     parser = AmiFrameParser(**parser_options)
     frames: list[Frame] = []
     position = 0
-    for size in sizes:
+    while position < len(stream):
+        size = next(sizes)
         frames += parser.feed(stream[position : position + size])
         position += size
-    frames += parser.feed(stream[position:])
     return frames
 
 
@@ -71,24 +75,10 @@ def feed_cut_at(stream: bytes, cuts: Iterable[int], **parser_options: int) -> li
     return frames
 
 
-def every(size: int) -> Iterator[int]:
-    while True:
-        yield size
-
-
 def random_sizes(seed: str, largest: int) -> Iterator[int]:
     rng = random.Random(seed)
     while True:
         yield rng.randint(1, largest)
-
-
-def pieces(stream: bytes, sizes: Iterator[int]) -> Iterator[int]:
-    """``sizes`` truncated so they cover ``stream`` exactly once."""
-    covered = 0
-    while covered < len(stream):
-        size = next(sizes)
-        yield size
-        covered += size
 
 
 @dataclass
@@ -102,6 +92,7 @@ class ReadmeStatistics:
     actions: Counter[str] = field(default_factory=Counter)
 
 
+@cache
 def readme_statistics() -> dict[str, ReadmeStatistics]:
     """File name -> the figures the README gives for it (counted from the files by its author)."""
     text = (TRACES_DIR / "README.md").read_text()
@@ -127,6 +118,12 @@ def readme_statistics() -> dict[str, ReadmeStatistics]:
                 name, _, times = item.strip().partition("=")
                 current.events[name] = int(times)
     return by_file
+
+
+def expected_for(path: Path) -> ReadmeStatistics:
+    statistics = readme_statistics()
+    assert path.name in statistics, f"the traces README has no statistics for {path.name}"
+    return statistics[path.name]
 
 
 @dataclass
@@ -183,7 +180,7 @@ trace_files = pytest.mark.parametrize("path", TRACE_FILES, ids=[p.stem for p in 
 
 @trace_files
 def test_every_event_in_every_trace_is_framed_and_counted(path: Path) -> None:
-    expected = readme_statistics()[path.name]
+    expected = expected_for(path)
     counts = count_trace(path)
     assert sum(counts.events.values()) == expected.events_total
     assert counts.events == expected.events
@@ -193,12 +190,12 @@ def test_every_event_in_every_trace_is_framed_and_counted(path: Path) -> None:
 
 @trace_files
 def test_every_action_sent_in_every_trace_is_framed_and_counted(path: Path) -> None:
-    assert count_trace(path).actions == readme_statistics()[path.name].actions
+    assert count_trace(path).actions == expected_for(path).actions
 
 
 @trace_files
 def test_every_received_byte_is_accounted_for_by_banner_and_frame_sizes(path: Path) -> None:
-    assert count_trace(path).bytes_received == readme_statistics()[path.name].bytes_received
+    assert count_trace(path).bytes_received == expected_for(path).bytes_received
 
 
 @NEEDS_TRACES
@@ -215,10 +212,10 @@ def test_inbound_call_trace_has_the_figures_the_readme_states() -> None:
 def test_traces_give_identical_frames_whatever_the_read_sizes(path: Path) -> None:
     for stream in [*received_streams(path).values(), *sent_streams(path).values()]:
         whole = parse_all(stream)
-        assert feed_in_pieces(stream, pieces(stream, every(1))) == whole
-        assert feed_in_pieces(stream, pieces(stream, every(7))) == whole
+        assert feed_in_pieces(stream, repeat(1)) == whole
+        assert feed_in_pieces(stream, repeat(7)) == whole
         sizes = random_sizes(path.name, largest=4096)
-        assert feed_in_pieces(stream, pieces(stream, sizes)) == whole
+        assert feed_in_pieces(stream, sizes) == whole
 
 
 @NEEDS_TRACES
@@ -232,17 +229,20 @@ def test_repeated_variable_headers_of_an_originate_are_kept_in_order() -> None:
 
 @NEEDS_TRACES
 def test_trace_reader_gives_each_recv_as_one_whole_message_after_the_banner() -> None:
-    records = list(read_trace(TRACES_DIR / "01-login-banner-and-ping.ami"))
+    path = TRACES_DIR / "01-login-banner-and-ping.ami"
+    assert "# Scenario: 01-login-banner-and-ping" in header_lines(path)
+    records = list(read_trace(path))
     assert {r.direction for r in records} == {"RECV", "SEND", "NOTE"}
     assert records[0].direction == "NOTE" and "tcp connected" in records[0].note
     assert records[0].payload == b""
-    first_recv = {}
-    for record in records:
-        if record.direction == "RECV":
-            first_recv.setdefault(record.connection, record.payload)
-            if record.payload != first_recv[record.connection]:
-                assert record.payload.endswith(b"\r\n\r\n")
-    assert set(first_recv.values()) == {BANNER}
+    seen: set[int] = set()
+    for record in (r for r in records if r.direction == "RECV"):
+        if record.connection in seen:
+            assert record.payload.endswith(b"\r\n\r\n")
+        else:
+            assert record.payload == BANNER
+            seen.add(record.connection)
+    assert seen == {1, 2}
     assert [r.t for r in records] == sorted(r.t for r in records)
 
 
@@ -259,6 +259,11 @@ def test_trace_reader_reads_payloads_by_length_not_by_text() -> None:
         ("NOTE", 1, 0.6, b"", "closed by peer"),
         ("SEND", 2, 0.7, b"ab\n", ""),
     ]
+
+
+def test_trace_reader_refuses_a_cut_short_payload() -> None:
+    with pytest.raises(TraceFormatError, match="cut short"):
+        list(iter_records(b"@@ RECV c=1 t=0.5 n=60\nEvent: X\r\n\r\n"))
 
 
 # ---------------------------------------------------------------- framing behaviour
@@ -362,6 +367,14 @@ def test_problem_text_is_escaped_and_bounded() -> None:
     assert len(problem) < 200
 
 
+def test_problems_of_a_frame_full_of_junk_lines_stay_few() -> None:
+    frame = parse_frame(b"Event: Junk\r\n" + b"x\r\n" * 100_000 + b"\r\n")
+    assert frame is not None
+    assert frame.name == "Junk"
+    assert len(frame.problems) == 11
+    assert frame.problems[-1] == "99990 more unreadable lines"
+
+
 def test_non_utf8_bytes_are_replaced_and_the_frame_is_counted_as_malformed() -> None:
     parser = AmiFrameParser()
     (frame,) = parser.feed(b"Event: Newchannel\r\nCallerIDName: \xff\xfeabc\r\n\r\n")
@@ -391,7 +404,7 @@ def test_one_megabyte_value_is_framed_within_the_default_limit() -> None:
     value = "x" * (1 << 20)
     message = f"Event: VarSet\r\nVariable: BIG\r\nValue: {value}\r\n\r\nEvent: Next\r\n\r\n"
     stream = message.encode()
-    frames = feed_in_pieces(stream, pieces(stream, every(65536)))
+    frames = feed_in_pieces(stream, repeat(65536))
     assert [f.name for f in frames] == ["VarSet", "Next"]
     assert frames[0]["Value"] == value
     assert frames[0].problems == ()
@@ -400,7 +413,7 @@ def test_one_megabyte_value_is_framed_within_the_default_limit() -> None:
 def test_oversized_frame_is_replaced_by_an_error_record_and_the_next_frames_survive() -> None:
     big = b"Event: Huge\r\nValue: " + b"y" * (DEFAULT_MAX_FRAME_SIZE + 10) + b"\r\n\r\n"
     stream = b"Event: Before\r\n\r\n" + big + b"Event: After\r\n\r\n"
-    for frames in (parse_all(stream), feed_in_pieces(stream, pieces(stream, every(65536)))):
+    for frames in (parse_all(stream), feed_in_pieces(stream, repeat(65536))):
         assert [f.name for f in frames] == ["Before", "", "After"]
         record = frames[1]
         assert record.oversized and record.kind == "unknown" and record.headers == ()
@@ -578,33 +591,35 @@ def test_any_byte_stream_is_framed_without_raising_however_it_is_cut(
         whole_parser = AmiFrameParser(max_frame_size=limit)
         whole = whole_parser.feed(stream)
         assert feed_cut_at(stream, cuts, max_frame_size=limit) == whole
-        assert feed_in_pieces(stream, pieces(stream, every(1)), max_frame_size=limit) == whole
+        assert feed_in_pieces(stream, repeat(1), max_frame_size=limit) == whole
         assert whole_parser.stats.frames == len(whole)
 
 
+@st.composite
+def mutated_trace_messages(draw: st.DrawFn) -> bytes:
+    """A real message with a few bytes flipped, inserted or deleted, or cut short."""
+    message = bytearray(draw(st.sampled_from(TRACE_SAMPLES)))
+    for _ in range(draw(st.integers(0, 6))):
+        position = draw(st.integers(0, len(message)))
+        operation = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        byte = draw(st.integers(0, 255))
+        if operation == "insert":
+            message.insert(position, byte)
+        elif operation == "truncate":
+            del message[position:]
+        elif position < len(message) and operation == "flip":
+            message[position] = byte
+        elif position < len(message):
+            del message[position]
+    return bytes(message)
+
+
 @LENIENT
-@given(data=st.data())
+@given(messages=st.lists(mutated_trace_messages(), min_size=1, max_size=4), data=st.data())
 def test_mutated_trace_frames_never_raise_and_a_clean_frame_after_them_survives(
-    data: st.DataObject,
+    messages: list[bytes], data: st.DataObject
 ) -> None:
-    mutated = []
-    for message in data.draw(st.lists(st.sampled_from(TRACE_SAMPLES), min_size=1, max_size=4)):
-        body = bytearray(message)
-        for _ in range(data.draw(st.integers(0, 6))):
-            position = data.draw(st.integers(0, len(body)))
-            operation = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-            byte = data.draw(st.integers(0, 255))
-            if operation == "insert":
-                body.insert(position, byte)
-            elif operation == "truncate":
-                del body[position:]
-            elif position < len(body):
-                if operation == "flip":
-                    body[position] = byte
-                else:
-                    del body[position]
-        mutated.append(bytes(body))
-    stream = b"".join(mutated) + b"\r\n\r\nEvent: Sentinel\r\n\r\n"
+    stream = b"".join(messages) + b"\r\n\r\nEvent: Sentinel\r\n\r\n"
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=6))
     frames = feed_cut_at(stream, cuts)
     assert frames == parse_all(stream)

@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 
 from crm_core import sessions
 from web.appkeys import clock_key, db_key, hub_key, session_policy_key
-from web.hub import Connection
+from web.hub import SESSION_OVER, Connection
 from web.principal import require_principal
 from web.security import origin_allowed
 
@@ -59,7 +59,7 @@ async def _on_message(request: web.Request, conn: Connection, data: str) -> None
             )
         if not alive:
             request.app[hub_key].send(conn, {"type": "session.ended", "reason": "expired"},
-                                      then_close=True)
+                                      then_close=SESSION_OVER)
     else:
         log.warning("ws.message_refused", user=conn.username, size=len(data))
         request.app[hub_key].send(conn, {"type": "error", "message": "unknown message type"})
