@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit, throttle
@@ -122,7 +122,9 @@ class LoginService:
             client_failures=client, client_limit=self.limits.per_client,
         )
 
-    async def _failure_times(self, condition, since) -> list:  # type: ignore[no-untyped-def]
+    async def _failure_times(
+        self, condition: ColumnElement[bool], since: datetime
+    ) -> list[datetime]:
         rows = await self.session.scalars(
             select(LoginAttempt.at)
             .where(condition, LoginAttempt.succeeded.is_(False), LoginAttempt.at > since)

@@ -82,8 +82,12 @@ class UserService:
         changes = data.model_dump(exclude_unset=True)
         if "roles" in changes and changes["roles"] is not None:
             user.roles = await self._roles_named(changes.pop("roles"))
-        for key in ("display_name", "email", "extension", "is_active"):
-            if key in changes and (changes[key] is not None or key in ("email", "extension")):
+        # An explicit null clears the optional fields; for the required ones it means "keep".
+        for key in ("email", "extension"):
+            if key in changes:
+                setattr(user, key, changes[key])
+        for key in ("display_name", "is_active"):
+            if changes.get(key) is not None:
                 setattr(user, key, changes[key])
         after = user_snapshot(user)
         if after == before:

@@ -117,6 +117,8 @@ def _code(status: int) -> str:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if isinstance(request.match_info.route.resource, web.StaticResource):
+        return await handler(request)  # no session lookup for a stylesheet
     token = request.cookies.get(SESSION_COOKIE)
     found = None
     if token and len(token) <= 128:
