@@ -28,3 +28,8 @@ bus_key = web.AppKey("bus", Bus)
 hub_key = web.AppKey("hub", "Hub")
 metrics_key = web.AppKey("metrics", "Metrics")
 secret_key = web.AppKey("secret", str)
+
+# Per-request state.
+principal_key = web.RequestKey("principal", "Principal")
+request_id_key = web.RequestKey("request_id", str)
+form_key = web.RequestKey("form", dict)

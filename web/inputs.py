@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from crm_core.errors import InvalidInput
+from web.appkeys import form_key
 
 M = TypeVar("M", bound=BaseModel)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -45,11 +46,11 @@ def parse_urlencoded(body: bytes) -> dict[str, list[str]]:
 
 
 async def read_form(request: web.Request) -> dict[str, list[str]]:
-    if "form" in request:
-        return request["form"]
+    if form_key in request:
+        return request[form_key]
     if request.content_type != FORM_TYPE:
         raise BadInput(f"expected a form ({FORM_TYPE})", status=415)
-    request["form"] = form = parse_urlencoded(await request.read())
+    request[form_key] = form = parse_urlencoded(await request.read())
     return form
 
 

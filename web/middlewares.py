@@ -15,9 +15,16 @@ from aiohttp import web
 from crm_core import sessions
 from crm_core.errors import DomainError, InvalidInput
 from web.access import LOGGED_IN, PUBLIC, access_of
-from web.appkeys import clock_key, db_key, metrics_key, session_policy_key
+from web.appkeys import (
+    clock_key,
+    db_key,
+    metrics_key,
+    principal_key,
+    request_id_key,
+    session_policy_key,
+)
 from web.inputs import BadInput, domain_to_bad_input, read_form
-from web.principal import PRINCIPAL, Principal
+from web.principal import Principal
 from web.render import render
 from web.security import (
     CSRF_FIELD,
@@ -60,7 +67,7 @@ def error_response(
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-ID", "")
     request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[request_id_key] = request_id
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "-"
     structlog.contextvars.clear_contextvars()
@@ -128,7 +135,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             )
     if found is not None:
         row, user = found
-        request[PRINCIPAL] = Principal(
+        request[principal_key] = Principal(
             user_id=user.id, username=user.username, display_name=user.display_name,
             roles=tuple(user.role_names), permissions=user.permissions,
             session_id=row.id, csrf_token=row.csrf_token,
@@ -149,7 +156,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if token:
             clear_session_cookie(response)
         raise response
-    if access != LOGGED_IN and access not in request[PRINCIPAL].permissions:
+    if access != LOGGED_IN and access not in request[principal_key].permissions:
         raise web.HTTPForbidden(reason=f"you do not have the permission {access!r}")
     return await handler(request)
 
@@ -167,7 +174,7 @@ async def _respond(
 async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in UNSAFE:
         return await handler(request)
-    who: Principal | None = request.get(PRINCIPAL)
+    who: Principal | None = request.get(principal_key)
     if is_api(request):
         # JSON bodies only (cross-site forms cannot send them) and, with a session, the header.
         if request.content_type != "application/json" and request.content_length:

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from crm_core.audit import Actor
+from web.appkeys import principal_key, request_id_key
 from web.security import client_ip
-
-PRINCIPAL = "principal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +26,11 @@ class Principal:
 
 
 def principal(request: web.Request) -> Principal | None:
-    return request.get(PRINCIPAL)
+    return request.get(principal_key)
 
 
 def require_principal(request: web.Request) -> Principal:
-    who = request.get(PRINCIPAL)
+    who = request.get(principal_key)
     if who is None:
         raise web.HTTPUnauthorized()
     return who
@@ -43,5 +42,5 @@ def actor(request: web.Request) -> Actor:
         user_id=who.user_id if who else None,
         name=who.username if who else "anonymous",
         client_ip=client_ip(request),
-        request_id=request.get("request_id"),
+        request_id=request.get(request_id_key),
     )
