@@ -170,6 +170,7 @@ class ParserStats:
     malformed_frames: int = 0  # delivered, but with problems (oversized ones included)
     oversized_frames: int = 0
     discarded_bytes: int = 0
+    skipped_events: int = 0  # events not wanted, dropped before decoding
 
 
 class AmiFrameParser:
@@ -179,10 +180,19 @@ class AmiFrameParser:
     ``max_frame_size`` bounds one message, blank line included, and so the memory held.
     """
 
-    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        wanted_events: frozenset[str] | None = None,
+    ) -> None:
+        """``wanted_events``: when given, events of other names are dropped before they are
+        decoded (most of a busy PBX's traffic is events nobody here reacts to). Events that
+        carry an ActionID (answers to our own list actions) are always kept."""
         if max_frame_size < MIN_MAX_FRAME_SIZE:
             raise ValueError(f"max_frame_size must be at least {MIN_MAX_FRAME_SIZE} bytes")
         self.max_frame_size = max_frame_size
+        self._wanted = (
+            None if wanted_events is None else frozenset(n.encode() for n in wanted_events)
+        )
         self.banner: str | None = None
         self.stats = ParserStats()
         self._buffer = bytearray()
@@ -252,6 +262,7 @@ class AmiFrameParser:
         buffer = self._buffer
         search = _TERMINATOR.search
         max_size = self.max_frame_size
+        wanted = self._wanted
         start = 0
         found = search(buffer, self._scan_from)
         while found is not None:
@@ -262,7 +273,8 @@ class AmiFrameParser:
                 body_end = found.start()
                 if body_end > start and buffer[body_end - 1] == 0x0D:  # CR of the last line
                     body_end -= 1
-                if body_end > start:
+                if body_end > start and not (wanted is not None
+                                             and self._unwanted(buffer, start, body_end, wanted)):
                     frames.append(self._decode(buffer[start:body_end], end - start))
                 # else: a stray blank line between messages carries nothing
             start = end
@@ -274,6 +286,21 @@ class AmiFrameParser:
             self._discarding = True
             self._drop_scanned_prefix()
             self._scan_from = 0
+
+    def _unwanted(self, buffer: bytearray, start: int, end: int, wanted: frozenset[bytes]) -> bool:
+        """An event whose name is not wanted and that answers no action of ours."""
+        if not buffer.startswith(b"Event: ", start):
+            return False
+        name_end = buffer.find(b"\n", start, end)
+        if name_end < 0:
+            name_end = end
+        if buffer[name_end - 1] == 0x0D:
+            name_end -= 1
+        name = bytes(buffer[start + 7 : name_end])
+        if name in wanted or buffer.find(b"ActionID:", start, end) >= 0:
+            return False
+        self.stats.skipped_events += 1
+        return True
 
     def _decode(self, body: bytearray, raw_size: int) -> Frame:
         try:
