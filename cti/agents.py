@@ -158,6 +158,11 @@ class AgentTracker:
                     events += self._leave(agent, queue, at)
         return events
 
+    @property
+    def handled_events(self) -> frozenset[str]:
+        """The AMI event names this tracker reacts to (the link drops the rest unread)."""
+        return frozenset(self._dispatch)
+
     def agents(self) -> list[AgentSnapshot]:
         return [_snapshot(agent) for agent in self._agents.values()]
 

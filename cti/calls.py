@@ -163,13 +163,14 @@ class _Expectation:
 
 
 class _Channel:
-    __slots__ = ("call", "hangup_requested", "name", "uniqueid")
+    __slots__ = ("call", "hangup_requested", "name", "seen_at", "uniqueid")
 
-    def __init__(self, uniqueid: str, name: str, call: _Call) -> None:
+    def __init__(self, uniqueid: str, name: str, call: _Call, seen_at: float) -> None:
         self.uniqueid = uniqueid
         self.name = name
         self.call = call
         self.hangup_requested = False
+        self.seen_at = seen_at  # a listing asked for before this cannot know the channel
 
 
 class _Offer:
@@ -387,10 +388,16 @@ class CallTracker:
     def tracked_channel_count(self) -> int:
         return len(self._channels)
 
+    @property
+    def handled_events(self) -> frozenset[str]:
+        """The AMI event names this tracker reacts to (the link drops the rest unread)."""
+        return frozenset(self._dispatch)
+
     def reconcile(self, channels: Iterable[Frame], at: float) -> list[CallEvent]:
         """Bring the state in line with a CoreShowChannels listing taken after a reconnect.
 
-        ``channels`` are the ``CoreShowChannel`` items (other frames are ignored). Channels we
+        ``at`` is the time the listing was asked for: channels first seen after it are not
+        judged by it (their Newchannel may arrive before the listing does). ``channels`` are the ``CoreShowChannel`` items (other frames are ignored). Channels we
         hold that are not listed are gone: their calls end (``CallEnded`` at ``at``, outcome as
         in the module notes; a caller who was still queued counts as abandoned) and their open
         offers are withdrawn (cancelled). Listed channels we do not know are adopted, silently:
@@ -432,7 +439,7 @@ class CallTracker:
             call = self._calls[linked_id] = _Call(linked_id, at)
         if not call.first_sight(frame):
             return []
-        channel = self._register_channel(call, uniqueid, get("Channel") or "")
+        channel = self._register_channel(call, uniqueid, get("Channel") or "", at)
         expectation = self._expected.pop(uniqueid, None)
         if expectation is not None:
             self._adopt_expectation(channel, expectation)
@@ -838,8 +845,10 @@ class CallTracker:
 
     # ------------------------------------------------------------ state changes
 
-    def _register_channel(self, call: _Call, uniqueid: str, name: str) -> _Channel:
-        channel = _Channel(uniqueid, name, call)
+    def _register_channel(
+        self, call: _Call, uniqueid: str, name: str, at: float
+    ) -> _Channel:
+        channel = _Channel(uniqueid, name, call, at)
         self._channels[uniqueid] = channel
         call.channels[uniqueid] = channel
         return channel
@@ -942,7 +951,11 @@ class CallTracker:
     def _drop_vanished_channels(
         self, call: _Call, listed: Mapping[str, Frame], at: float
     ) -> list[CallEvent]:
-        gone = [channel for uniqueid, channel in call.channels.items() if uniqueid not in listed]
+        # `at` is when the listing was asked for: channels that appeared later are not in it.
+        gone = [
+            channel for uniqueid, channel in call.channels.items()
+            if uniqueid not in listed and channel.seen_at < at
+        ]
         if not gone:
             return []
         if len(gone) == len(call.channels):
@@ -965,7 +978,7 @@ class CallTracker:
             call = self._calls[linked_id] = _Call(linked_id, at - age)
         else:
             call.created_at = min(call.created_at, at - age)
-        channel = self._register_channel(call, uniqueid, frame.get("Channel") or "")
+        channel = self._register_channel(call, uniqueid, frame.get("Channel") or "", at)
         expectation = self._expected.pop(uniqueid, None)
         if expectation is not None:
             self._adopt_expectation(channel, expectation)

@@ -38,6 +38,8 @@ class LinkConfig:
     secret: str
     # Event classes to receive: filtering at the source keeps the event path light.
     events: str = "on"
+    # Event names the listener reacts to; others are dropped before decoding (None: all).
+    wanted_events: frozenset[str] | None = None
     connect_timeout: float = 5.0
     action_timeout: float = 10.0
     ping_interval: float = 10.0
@@ -150,7 +152,9 @@ class AmiLink:
         loop = asyncio.get_running_loop()
         config = self.config
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(FramedProtocol, config.host, config.port),
+            loop.create_connection(
+                lambda: FramedProtocol(config.wanted_events), config.host, config.port
+            ),
             config.connect_timeout,
         )
         protocol.sink = self

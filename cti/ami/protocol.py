@@ -39,9 +39,13 @@ def to_message(frame: Frame) -> Message:
 class FramedProtocol(AMIProtocol):
     sink: FrameSink | None = None
 
+    def __init__(self, wanted_events: frozenset[str] | None = None) -> None:
+        super().__init__()
+        self.wanted_events = wanted_events
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self.parser = AmiFrameParser()
+        self.parser = AmiFrameParser(wanted_events=self.wanted_events)
         self.last_received = time.monotonic()
 
     def data_received(self, data: bytes) -> None:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cti.agents import AgentSnapshot, AgentTracker, QueueMembership
-from cti.ami.framing import AmiFrameParser, Frame
-from cti.ami.traces import read_trace
+from cti.ami.framing import Frame
 from cti.events import (
     Activity,
     AgentActivityChanged,
@@ -25,46 +21,15 @@ from cti.events import (
     AgentPaused,
     AgentUnpaused,
 )
+from tests.cti.recorded import TRACE_NAMES, TRACES_DIR, Received, received
 
-TRACES_DIR = Path(
-    os.environ.get("AMI_TRACES_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "ami-traces"
-)
-TRACE_NAMES = (
-    "01-login-banner-and-ping",
-    "02-agent-ready-pause-unpause-remove",
-    "03-inbound-answered-by-agent",
-    "04-inbound-abandoned",
-    "05-inbound-withheld-and-national-cli",
-    "06-click-to-call",
-    "07-outbound-predictive",
-    "09-resync-after-reconnect",
-)
 PROPERTY = settings(max_examples=40, deadline=None)  # two shared cores: keep examples moderate
 ALICE, BOB, SLEEPY = "Local/1001@agents", "Local/1002@agents", "Local/1901@agents"
 RESYNC_ACTION = "resync-queuestatus"  # the QueueStatus trace 09 sends after reconnecting
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    connection: int
-    at: float
-    frame: Frame
 
 
-@cache
-def received(name: str, connection: int | None = None) -> tuple[Received, ...]:
-    """Every frame of every connection (or of one), in file order, with its record's t."""
-    parsers: dict[int, AmiFrameParser] = {}
-    frames: list[Received] = []
-    for record in read_trace(TRACES_DIR / f"{name}.ami"):
-        if record.direction != "RECV":
-            continue
-        if connection is not None and record.connection != connection:
-            continue
-        parser = parsers.setdefault(record.connection, AmiFrameParser())
-        frames += (Received(record.connection, record.t, f) for f in parser.feed(record.payload))
-    return tuple(frames)
 
 
 def replay(frames: Iterable[Received], tracker: AgentTracker | None = None) -> list[AgentEvent]:

@@ -3,22 +3,18 @@ resyncs and junk."""
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti.ami.framing import AmiFrameParser, Frame
-from cti.ami.traces import read_trace
+from cti.ami.framing import Frame
 from cti.calls import CallTracker, interface_of, number_of
 from cti.events import (
     CallAbandoned,
@@ -38,21 +34,8 @@ from cti.events import (
     TransferKind,
     WithdrawalReason,
 )
+from tests.cti.recorded import TRACE_NAMES, TRACES_DIR, Received, received, trace_path
 
-TRACES_DIR = Path(
-    os.environ.get("AMI_TRACES_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "ami-traces"
-)
-TRACE_NAMES = (
-    "01-login-banner-and-ping",
-    "02-agent-ready-pause-unpause-remove",
-    "03-inbound-answered-by-agent",
-    "04-inbound-abandoned",
-    "05-inbound-withheld-and-national-cli",
-    "06-click-to-call",
-    "07-outbound-predictive",
-    "09-resync-after-reconnect",
-)
 PROPERTY = settings(max_examples=40, deadline=None)  # two shared cores: keep examples moderate
 approx = pytest.approx
 T = TypeVar("T")
@@ -76,32 +59,8 @@ PREDICTIVE_EXPECTATIONS = (
 # ---------------------------------------------------------------- helpers
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One frame Asterisk sent, with its connection and the trace's receive time."""
-
-    connection: int
-    at: float
-    frame: Frame
 
 
-def trace_path(name: str) -> Path:
-    return TRACES_DIR / f"{name}.ami"
-
-
-@cache
-def received(name: str, connection: int | None = None) -> tuple[Received, ...]:
-    """Every frame of every connection (or of one), in file order, with its record's t."""
-    parsers: dict[int, AmiFrameParser] = {}
-    frames: list[Received] = []
-    for record in read_trace(trace_path(name)):
-        if record.direction != "RECV":
-            continue
-        if connection is not None and record.connection != connection:
-            continue
-        parser = parsers.setdefault(record.connection, AmiFrameParser())
-        frames += (Received(record.connection, record.t, f) for f in parser.feed(record.payload))
-    return tuple(frames)
 
 
 def tracker_expecting(
@@ -1118,3 +1077,14 @@ def test_mutated_trace_frames_never_raise(data: st.DataObject) -> None:
             else:
                 headers[position] = (headers[position][0], value)
         tracker.apply(Frame(tuple(headers)), item.at)
+
+
+def test_a_listing_asked_for_before_a_call_began_does_not_end_that_call() -> None:
+    frames = received("03-inbound-answered-by-agent")
+    tracker = CallTracker()
+    until_called = until(frames, "AgentCalled")
+    replay(until_called, tracker)
+    asked_at = until_called[0].at - 1.0  # the CoreShowChannels went out before the call began
+    assert tracker.reconcile([], asked_at) == []
+    assert tracker.tracked_call_count == 1
+    assert of_type(tracker.reconcile([], until_called[-1].at + 1.0), CallEnded)

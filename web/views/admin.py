@@ -71,22 +71,28 @@ async def new_user_submit(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/admin/users/{user.id}?saved=1")
 
 
+async def _user_page(
+    request: web.Request, user_id: int, *, problem: BadInput | DomainError | None = None
+) -> web.Response:
+    status, error, fields = _problem(problem) if problem else (200, "", {})
+    return render(request, "admin/user_edit.html", {
+        "user": await operations.get_user(request, user_id),
+        "roles": await operations.list_roles(request), "fields": fields, "error": error,
+        "saved": problem is None and request.query.get("saved") == "1",
+    }, status=status)
+
+
 @routes.get("/admin/users/{user_id}")
 @requires("users.admin")
 async def user_page(request: web.Request) -> web.Response:
-    user = await operations.get_user(request, _int(request.match_info["user_id"]))
-    return render(request, "admin/user_edit.html", {
-        "user": user, "roles": await operations.list_roles(request), "fields": {},
-        "error": "", "saved": request.query.get("saved") == "1",
-    })
+    return await _user_page(request, _int(request.match_info["user_id"]))
 
 
 @routes.post("/admin/users/{user_id}")
 @requires("users.admin")
 async def user_submit(request: web.Request) -> web.Response:
     user_id = _int(request.match_info["user_id"])
-    form = await read_form(request)
-    values = form_values(form, lists=("roles",))
+    values = form_values(await read_form(request), lists=("roles",))
     values.setdefault("roles", [])
     values["is_active"] = values.get("is_active") in ("on", "true", "1")
     for optional in ("email", "extension"):
@@ -95,12 +101,7 @@ async def user_submit(request: web.Request) -> web.Response:
     try:
         await operations.update_user(request, user_id, validate(UserUpdate, values))
     except (BadInput, DomainError) as exc:
-        status, error, fields = _problem(exc)
-        return render(request, "admin/user_edit.html", {
-            "user": await operations.get_user(request, user_id),
-            "roles": await operations.list_roles(request), "fields": fields, "error": error,
-            "saved": False,
-        }, status=status)
+        return await _user_page(request, user_id, problem=exc)
     raise web.HTTPSeeOther(f"/admin/users/{user_id}?saved=1")
 
 
@@ -113,12 +114,7 @@ async def password_submit(request: web.Request) -> web.Response:
         data = validate(PasswordReset, values)
         await operations.reset_password(request, user_id, data.password)
     except (BadInput, DomainError) as exc:
-        status, error, fields = _problem(exc)
-        return render(request, "admin/user_edit.html", {
-            "user": await operations.get_user(request, user_id),
-            "roles": await operations.list_roles(request), "fields": fields, "error": error,
-            "saved": False,
-        }, status=status)
+        return await _user_page(request, user_id, problem=exc)
     raise web.HTTPSeeOther(f"/admin/users/{user_id}?saved=1")
 
 
