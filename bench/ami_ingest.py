@@ -2,7 +2,7 @@
 parser, matching, the call and agent state machines), against panoramisk's own protocol
 parsing the same byte stream with no handlers (the baseline), in the same run, on one core.
 
-    python bench/ami_ingest.py [--copies 300] [--rounds 5]
+    python -m bench.ami_ingest [--copies 300] [--rounds 5]
 
 The stream is trace 03 (one inbound call answered by an agent, recorded from Asterisk 22 with
 the dialplan event class on: about 180 events) repeated with fresh ids, so every copy is a
@@ -15,20 +15,16 @@ import asyncio
 import json
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from panoramisk import Manager
+from panoramisk.ami_protocol import AMIProtocol
 
-from panoramisk import Manager  # noqa: E402
-from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
-
-from bench.tracestream import call_stream, chunks  # noqa: E402
-from cti.ami.framing import Frame, parse_all  # noqa: E402
-from cti.ami.protocol import FramedProtocol  # noqa: E402
-from cti.telephony import Telephony  # noqa: E402
+from bench.tracestream import call_stream, chunks
+from cti.ami.framing import Frame, parse_all
+from cti.ami.protocol import FramedProtocol
+from cti.telephony import Telephony
 
 CHUNK = 65536
 

@@ -61,6 +61,33 @@ class Settings(BaseSettings):
 
     default_region: str = Field(default="US", min_length=2, max_length=2)
 
+    # The PBX: the built-in simulator (embedded, over real AMI on loopback), a real Asterisk,
+    # or none (web-only instances and tests that do not need a PBX).
+    pbx: Literal["simulator", "asterisk", "none"] = "simulator"
+    ami_host: str = "127.0.0.1"
+    # 0 with the simulator: any free port.
+    ami_port: int = Field(default=0, ge=0, le=65535)
+    ami_username: str = "callcentre"
+    ami_secret: SecretStr = SecretStr("")
+    # Event classes to receive: the chatty "dialplan" class is left out at the source.
+    ami_events: str = "call,agent,system,user"
+    ami_ping_interval: float = Field(default=10.0, gt=0)
+    # A link whose Ping is not answered within this is declared dead (half-open link).
+    ami_ping_timeout: float = Field(default=20.0, gt=0)
+    ami_action_timeout: float = Field(default=10.0, gt=0)
+    ami_reconcile_seconds: float = Field(default=30.0, gt=0)
+    # Channel variables (set by the IVR, carried by manager.conf channelvars) kept on a call.
+    ami_call_variables: list[str] = Field(default_factory=lambda: ["CC_ACCOUNT", "CC_CUSTOMER"])
+    simulator_scenario: str = "demo"
+    simulator_seed: int = 1
+    simulator_speed: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_pbx(self) -> Settings:
+        if self.pbx == "asterisk" and not (self.ami_port and self.ami_secret.get_secret_value()):
+            raise ValueError("pbx = asterisk needs ami_port and ami_secret")
+        return self
+
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:
         url = self.database_url

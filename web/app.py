@@ -38,6 +38,7 @@ from web.appkeys import (
 from web.hub import Hub, sweep_ended_sessions
 from web.metrics import Metrics
 from web.middlewares import authenticate, csrf, request_context
+from web.pbx import pbx_context
 from web.views import admin, auth, docs, health, home, ws
 
 HERE = Path(__file__).parent
@@ -85,6 +86,7 @@ def create_app(
 
     app.cleanup_ctx.append(_database(migrate))
     app.cleanup_ctx.append(_bus_and_hub)
+    app.cleanup_ctx.append(pbx_context)
     app.on_shutdown.append(_close_websockets)
     return app
 

@@ -28,6 +28,9 @@ bus_key = web.AppKey("bus", Bus)
 hub_key = web.AppKey("hub", "Hub")
 metrics_key = web.AppKey("metrics", "Metrics")
 secret_key = web.AppKey("secret", str)
+link_key = web.AppKey("link", "AmiLink")
+telephony_key = web.AppKey("telephony", "Telephony")
+simulator_key = web.AppKey("simulator", "RunningSimulator")
 
 # Per-request state.
 principal_key = web.RequestKey("principal", "Principal")

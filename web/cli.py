@@ -125,6 +125,12 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulator(settings: Settings, args: argparse.Namespace) -> int:
+    from cti.simulator.__main__ import main as simulator_main
+
+    return simulator_main(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callcentre", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,11 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", help="a role; repeat for several")
     create.add_argument("--extension", help="phone extension")
     create.set_defaults(func=cmd_create_user)
+    simulator = sub.add_parser(
+        "simulator", help="run the PBX simulator alone (AMI over TCP), e.g. --port 5038 "
+        "--scenario inbound-burst --speed 10; see --help after the sub-command", add_help=False,
+    )
+    simulator.add_argument("args", nargs=argparse.REMAINDER)
+    simulator.set_defaults(func=cmd_simulator)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if args.command == "simulator":
+        args.args = [*args.args, *extra]
+    elif extra:
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     overrides: dict[str, object] = {}
     if args.command == "demo":
         overrides["log_format"] = os.environ.get("CALLCENTRE_LOG_FORMAT", "console")

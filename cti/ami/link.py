@@ -112,6 +112,7 @@ class AmiLink:
         self._protocol: FramedProtocol | None = None
         self._lost: asyncio.Future[str] | None = None
         self._connected = asyncio.Event()
+        self._logged_in = False
 
     # ------------------------------------------------------------------ lifetime
 
@@ -119,7 +120,7 @@ class AmiLink:
         """Keep the link up until `stop()`."""
         delay = self.config.backoff_initial
         while not self._stopping.is_set():
-            started = time.monotonic()
+            self._logged_in = False
             try:
                 error = await self._session()
             except (OSError, TimeoutError, LoginFailed, LinkDown, ActionFailed) as exc:
@@ -127,9 +128,11 @@ class AmiLink:
             if self._stopping.is_set():
                 break
             self.status.last_error = error
+            if self._logged_in:
+                # The PBX took us in: a link that drops after that is retried at once (calls
+                # are being missed); only failures to connect or log in back off further.
+                delay = self.config.backoff_initial
             log.warning("ami.link_lost", error=error, retry_in=round(delay, 2))
-            if time.monotonic() - started > 60:
-                delay = self.config.backoff_initial  # it was up a while: start over
             wait = delay * (0.5 + random.random())  # jitter: instances do not retry in step
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), wait)
@@ -169,6 +172,7 @@ class AmiLink:
             )
             if not response.success:
                 raise LoginFailed(str(response.get("Message", "login refused")))
+            self._logged_in = True
             self._set_connected(True)
             log.info("ami.connected", host=config.host, port=config.port)
             tasks = [

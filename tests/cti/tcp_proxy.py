@@ -20,17 +20,20 @@ class TcpProxy:
         return self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
-        self.kill()
+        self._abort_all()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
 
     def kill(self) -> None:
+        if self.pairs:
+            self.kills += 1
+        self._abort_all()
+
+    def _abort_all(self) -> None:
         for client, upstream in self.pairs:
             client.transport.abort()
             upstream.transport.abort()
-        if self.pairs:
-            self.kills += 1
         self.pairs.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

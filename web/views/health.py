@@ -11,6 +11,7 @@ from sqlalchemy import text
 from crm_core.migrate import current_revision, head_revision
 from web.access import public
 from web.appkeys import bus_key, engine_key, metrics_key
+from web.pbx import pbx_status
 
 routes = web.RouteTableDef()
 
@@ -39,6 +40,11 @@ async def readyz(request: web.Request) -> web.Response:
     bus = request.app[bus_key]
     checks["bus"] = {"ok": await bus.ping(), "kind": bus.kind}
     ready = all(bool(c["ok"]) for c in checks.values())
+    # The PBX link is shown, not required: without it the CRM still serves pages and the API,
+    # and the link heals itself; taking every instance out of a load balancer would not help.
+    pbx = pbx_status(request.app)
+    if pbx is not None:
+        checks["pbx"] = pbx
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,

@@ -1,0 +1,46 @@
+"""The embedded PBX: the simulator started inside the service, on loopback, spoken to over real
+AMI exactly as Asterisk would be. Its AMI user has the same classes as ours in
+config/asterisk/manager.conf."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from config.settings import Settings
+from crm_core.demo import DEMO_USERS
+from cti.simulator import AmiUser, Demo, Simulator, scenario_named, serve
+
+AMI_CLASSES = "system,call,agent,user,config,reporting,originate"
+
+
+@dataclass
+class RunningSimulator:
+    simulator: Simulator
+    host: str
+    port: int
+    username: str
+    secret: str
+
+    async def close(self) -> None:
+        await self.simulator.close()
+
+
+def demo_scenario() -> Demo:
+    """Calls keep coming for the demo agents. Until agents go ready from their desktop, the
+    scenario puts their phones in the queue itself so that calls are answered."""
+    extensions = tuple(u.extension for u in DEMO_USERS
+                       if u.extension and "inbound_agent" in u.roles)
+    return Demo(extensions=extensions, queue="sales", calls_per_minute=6.0, add_agents=True)
+
+
+async def start_simulator(settings: Settings) -> RunningSimulator:
+    secret = settings.ami_secret.get_secret_value() or secrets.token_urlsafe(18)
+    user = AmiUser.create(settings.ami_username, secret, read=AMI_CLASSES, write=AMI_CLASSES)
+    name = settings.simulator_scenario
+    scenario = demo_scenario() if name == "demo" else scenario_named(name) if name else None
+    host = "127.0.0.1"
+    simulator = await serve(host, settings.ami_port, scenario=scenario,
+                            seed=settings.simulator_seed, speed=settings.simulator_speed,
+                            users=[user], mode="pjsip")
+    return RunningSimulator(simulator, host, simulator.port, settings.ami_username, secret)
