@@ -397,8 +397,9 @@ class CallTracker:
         """Bring the state in line with a CoreShowChannels listing taken after a reconnect.
 
         ``at`` is the time the listing was asked for: channels first seen after it are not
-        judged by it (their Newchannel may arrive before the listing does). ``channels`` are the ``CoreShowChannel`` items (other frames are ignored). Channels we
-        hold that are not listed are gone: their calls end (``CallEnded`` at ``at``, outcome as
+        judged by it (their Newchannel may arrive before the listing does). ``channels`` are
+        the ``CoreShowChannel`` items (other frames are ignored). Channels we hold that are not
+        listed are gone: their calls end (``CallEnded`` at ``at``, outcome as
         in the module notes; a caller who was still queued counts as abandoned) and their open
         offers are withdrawn (cancelled). Listed channels we do not know are adopted, silently:
         a channel in the Queue application is a queue caller (answered if it is in a bridge),
