@@ -3,11 +3,13 @@
 ``python bench/simulator_capacity.py`` runs the simulator (lab mode: Local channels with all
 their dialplan chatter, the heaviest event stream) at speed 1, with one AMI client reading every
 event over TCP from a separate process, as the CTI service would. The load climbs through
-levels of concurrent calls (inbound calls queued and answered by as many agents; conversations
-of 60-120 s, so calls keep starting and ending). At each level it measures, over a window, how
-late the simulator ran its scheduled callbacks (the lag of events against their simulated time)
-and how much of one core it used. A level is sustained when the 99th percentile of that lag stays
-under the limit (100 ms by default) and the client keeps up.
+levels of concurrent calls: inbound calls queued and answered by as many agents, conversations
+of 5-175 s, each call that ends replaced by a new one, so calls keep starting and ending. At
+each level it measures, over a window, how late the simulator ran its scheduled callbacks (the
+lag of events against their simulated time) and how much of one core it used. A level is
+sustained when the 99th percentile of that lag stays under the limit (100 ms by default) and the
+client keeps up. The longest full garbage collection during the level is reported as well:
+CPython stops everything while it runs, and its length grows with the number of live calls.
 
 The baseline is the same measurement at a light load, in the same run. Prints one JSON object.
 """

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cti.simulator.behaviour import seconds_text
 from cti.simulator.channels import PRES_ALLOWED, PRES_PROHIBITED, Channel, ChannelState
 from cti.simulator.pbx import HungUp
-from cti.simulator.process import Steps
+from cti.simulator.process import Steps, Wait
 
 if TYPE_CHECKING:
     from cti.simulator.legs import DialLeg
@@ -181,9 +181,8 @@ class Apps:
         """``Wait(<patience>)`` that a simulated caller stops waiting on once connected: returns
         True if the call was connected (the caller then stays until the other side hangs up)."""
         self._begin("Wait", seconds_text(patience))
-        peer = self.channel.peer
-        connected = self.runtime.connected_signal(peer if peer is not None else self.channel)
-        signal, _ = yield self.runtime.wait_any((connected,), patience)
+        caller_leg = self.channel.peer or self.channel  # the half that is queued and bridged
+        signal, _ = yield Wait((caller_leg.connected,), patience)
         self._next()
         if signal is None:
             return False

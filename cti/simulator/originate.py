@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cti.simulator.channels import Cause, ChannelState
+from cti.simulator.channels import Cause
 from cti.simulator.legs import ORIGINATE, CallerId, DialLeg
 from cti.simulator.process import Signal, Steps, Wait
 from cti.simulator.runtime import Runtime
@@ -117,8 +117,6 @@ def _run_after_answer(runtime: Runtime, request: OriginateRequest, leg: DialLeg)
         runtime.start_application(channel, request.application, request.data)
     else:
         runtime.start_pbx(channel, request.context, request.exten, request.priority)
-    if channel.state != ChannelState.UP:
-        runtime.pbx.set_state(channel, ChannelState.UP)
 
 
 def _respond(

@@ -7,7 +7,6 @@ an outgoing leg for a dial string (``Local/1001@agents``, ``PJSIP/1001``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Literal
 
 from cti.simulator.behaviour import Behaviour
@@ -16,7 +15,7 @@ from cti.simulator.dialplan import Apps, Dialplan
 from cti.simulator.farends import agent_phone, trunk_customer
 from cti.simulator.legs import CallerId, DialLeg, local_leg, sip_leg
 from cti.simulator.pbx import DEVICE_STATE_CODES, HungUp, Pbx, Redirected
-from cti.simulator.process import Process, Signal, Steps, Wait
+from cti.simulator.process import Process, Steps
 from cti.simulator.queues import Queues
 from cti.simulator.trunks import Trunks
 
@@ -117,12 +116,6 @@ class Runtime:
         if isinstance(leg, DialLeg):
             leg.hungup.fire(16)
         self.start_pbx(channel, context, exten, priority)
-
-    def wait_any(self, signals: Iterable[Signal], timeout: float | None) -> Wait:
-        return Wait(tuple(signals), timeout)
-
-    def connected_signal(self, channel: Channel) -> Signal:
-        return channel.connected
 
     def set_custom_device_state(self, device: str, state: str) -> None:
         state = state.upper()

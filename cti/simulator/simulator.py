@@ -60,6 +60,7 @@ class Simulator:
         config_files: Mapping[str, str] | None = None,
         device_states: Mapping[str, str] | None = None,
         auth_failure_delay: float = 1.0,
+        dialplan_events: bool = True,
     ) -> None:
         if clock is None:
             clock = RealTimeClock(speed=speed, epoch=time.time() if epoch is None else epoch)
@@ -69,6 +70,8 @@ class Simulator:
         self.mode = mode
         self.clock = clock
         self.pbx = Pbx(clock, id_seed=seed)
+        # Newexten/VarSet chatter: each session can refuse it (read classes), or nobody gets it.
+        self.pbx.dialplan_events = dialplan_events
         self.behaviour = behaviour or Behaviour(seed=seed)
         self.queues = Queues(self.pbx, rng=random.Random(f"{seed}:queues"))
         self.trunks = Trunks()

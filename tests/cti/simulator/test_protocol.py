@@ -157,10 +157,14 @@ async def test_user_read_classes_limit_what_the_session_receives(
     assert classes == {"call,all", "agent,all"}  # no dialplan chatter, no cdr, no security
     assert any(f.name == "Newexten" for f in everything.frames)
     asked_for_more = await limited.action("Events", EventMask="call,dialplan,system")
-    assert asked_for_more["Events"] == "On"
-    assert limited.frames and not any(
-        f.name == "FullyBooted" for f in limited.frames if f.kind == "event"
-    )
+    assert asked_for_more["Events"] == "On"  # but only what the user may read: call
+    start = len(limited.frames)
+    await everything.action("Hangup", Channel=next(
+        f["Channel"] for f in everything.events("QueueCallerJoin")))
+    simulator.clock.advance(1)
+    await limited.wait_for(lambda f: f.name == "Hangup", start=start)
+    classes = {f["Privilege"] for f in limited.frames[start:] if f.kind == "event"}
+    assert classes == {"call,all"}
 
 
 async def test_actions_need_the_users_write_class(
@@ -310,3 +314,22 @@ async def test_redirect_moves_a_waiting_caller_to_another_queue(
     assert any(f.name == "QueueCallerLeave" and f["Queue"] == "sales" for f in client.frames)
     nowhere = await client.action("Redirect", Channel=caller, Context="nowhere", Exten="1")
     assert nowhere["Message"] == "Extension does not exist."
+
+
+async def test_dialplan_chatter_can_be_switched_off_for_everyone(
+    start_simulator: SimulatorFactory, connect: ClientFactory
+) -> None:
+    simulator = await start_simulator(dialplan_events=False)
+    client = await connect(simulator)
+    await _call_in_progress(client, simulator)
+    names = {f.name for f in client.events()}
+    assert "QueueCallerJoin" in names and not names & {"Newexten", "VarSet"}
+
+
+async def test_list_commands_names_the_actions_and_their_classes(
+    simulator: Simulator, connect: ClientFactory
+) -> None:
+    client = await connect(simulator)
+    reply = await client.action("ListCommands")
+    assert reply["Originate"] == "Originate.  (Priv: originate)"
+    assert {"QueueStatus", "UpdateConfig", "Login"} <= {k for k, _ in reply.headers}

@@ -158,3 +158,18 @@ def test_queue_statistics_count_completed_and_abandoned_calls(mode: str) -> None
     assert queue is not None and (queue.completed, queue.abandoned) == (1, 1)
     member = queue.members[next(iter(queue.members))]
     assert member.calls_taken == 1 and not member.in_call
+
+
+@pytest.mark.parametrize("mode", ["local", "pjsip"])
+def test_a_caller_hanging_up_mid_conversation_ends_the_agents_leg_too(mode: str) -> None:
+    simulator, events = _simulator(mode)
+    _agents(simulator, a1001=AgentProfile(ring_delay=1.0, talk_time=60.0))
+    _call(simulator)
+    simulator.clock.advance(5)
+    caller = next(c for c in simulator.pbx.channels.values() if c.linkedid == c.uniqueid)
+    simulator.pbx.request_hangup(caller.peer or caller, 16)  # the far end of the caller leaves
+    simulator.clock.advance(5)
+    (complete,) = _named(events, "AgentComplete")
+    assert complete.get("Reason") == "caller"
+    assert simulator.pbx.channels == {}
+    assert simulator.pbx.device_state("Queue:sales_avail") == "NOT_INUSE"
