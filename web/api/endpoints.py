@@ -19,6 +19,7 @@ from crm_core.schemas import (
     UserCreate,
     UserUpdate,
 )
+from crm_core.users import user_snapshot
 from web import operations
 from web.access import PUBLIC
 from web.api.registry import Api
@@ -32,12 +33,7 @@ api = Api()
 def user_json(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "email": user.email,
-        "extension": user.extension,
-        "is_active": user.is_active,
-        "roles": user.role_names,
+        **user_snapshot(user),
         "created_at": user.created_at.isoformat(),
         "updated_at": user.updated_at.isoformat(),
     }
