@@ -79,3 +79,27 @@ class DictionaryEntryUpdate(Input):
     sort_order: int | None = Field(default=None, ge=0, le=10_000)
     is_active: bool | None = None
     time_limit_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+
+
+class PhoneInput(Input):
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    label: Line(32, min_length=0) = ""  # type: ignore[valid-type]
+
+
+class ContactInput(Input):
+    name: Label  # type: ignore[valid-type]
+    title: Line(200, min_length=0) | None = None  # type: ignore[valid-type]
+    email: EmailStr | None = None
+    is_primary: bool = False
+    numbers: list[PhoneInput] = Field(default_factory=list, max_length=20)
+
+
+class CustomerCreate(Input):
+    name: Label  # type: ignore[valid-type]
+    account_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    ] | None = None
+    level: Code | None = None
+    region: Code | None = None
+    numbers: list[PhoneInput] = Field(default_factory=list, max_length=20)
+    contacts: list[ContactInput] = Field(default_factory=list, max_length=50)

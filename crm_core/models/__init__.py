@@ -2,14 +2,18 @@
 
 from crm_core.models.audit import AuditEntry
 from crm_core.models.base import Base
+from crm_core.models.customers import Contact, Customer, PhoneNumber
 from crm_core.models.dictionary import DictionaryEntry
 from crm_core.models.users import LoginAttempt, Role, RolePermission, User, UserSession
 
 __all__ = [
     "AuditEntry",
     "Base",
+    "Contact",
+    "Customer",
     "DictionaryEntry",
     "LoginAttempt",
+    "PhoneNumber",
     "Role",
     "RolePermission",
     "User",
