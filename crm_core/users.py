@@ -165,3 +165,12 @@ class RoleService:
                      entity_type="role", entity_id=role.name, before={"permissions": before},
                      after={"permissions": sorted(wanted)})
         return role
+
+
+async def active_user_by_extension(session: AsyncSession, extension: str) -> User | None:
+    """The agent whose phone has this extension (who a ringing queue member is)."""
+    if not extension:
+        return None
+    return await session.scalar(
+        select(User).where(User.extension == extension, User.is_active.is_(True))
+    )

@@ -358,3 +358,10 @@ def _snapshot(agent: _Agent) -> AgentSnapshot:
             for queue, membership in sorted(agent.queues.items())
         ),
     )
+
+
+def extension_of(interface: str) -> str:
+    """The agent's extension in a queue member interface: ``PJSIP/1001`` -> ``1001``,
+    ``Local/1001@agents`` -> ``1001``; "" when there is none."""
+    _, _, rest = interface.partition("/")
+    return rest.partition("@")[0] if rest.partition("@")[0].isdigit() else ""

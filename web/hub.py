@@ -22,6 +22,10 @@ log = structlog.get_logger("web.hub")
 
 # Bus channels the hub listens on.
 SESSIONS_ENDED = "sessions.ended"
+AGENT_EVENTS = "agent.events"  # {"user_id", "message"}: for that agent's tabs (pops, calls)
+RESEND_PENDING = "pops.resend"  # published when an agent's tab connects
+# Only tabs of users who take calls receive what concerns calls.
+CALLS_PERMISSION = "calls.handle"
 QUEUE_SIZE = 256
 
 
@@ -58,6 +62,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.bus.subscribe(SESSIONS_ENDED, self._on_sessions_ended)
+        await self.bus.subscribe(AGENT_EVENTS, self._on_agent_event)
 
     async def close(self) -> None:
         """Close every socket (pages reconnect, to another instance if this one is going)."""
@@ -73,6 +78,11 @@ class Hub:
         self.by_user[conn.user_id].add(conn)
         conn.writer = asyncio.create_task(self._write(conn), name=f"ws-writer-{conn.username}")
         self.metrics.websockets.inc()
+
+    async def ask_for_pending(self, conn: Connection) -> None:
+        """A tab of an agent connected: whatever rings for them is sent again."""
+        if CALLS_PERMISSION in conn.permissions:
+            await self.bus.publish(RESEND_PENDING, {"user_id": conn.user_id})
 
     async def detach(self, conn: Connection) -> None:
         self.by_session[conn.session_id].discard(conn)
@@ -115,6 +125,14 @@ class Hub:
                 log.info("ws.session_ended", user=conn.username, reason=reason)
                 self.send(conn, {"type": "session.ended", "reason": reason},
                           then_close=SESSION_OVER)
+
+    def _on_agent_event(self, _channel: str, envelope: dict[str, Any]) -> None:
+        user_id, message = envelope.get("user_id"), envelope.get("message")
+        if not isinstance(user_id, int) or not isinstance(message, dict):
+            return
+        for conn in list(self.by_user.get(user_id, ())):
+            if CALLS_PERMISSION in conn.permissions:
+                self.send(conn, message)
 
     def _on_sessions_ended(self, _channel: str, message: dict[str, Any]) -> None:
         ids = [str(i) for i in message.get("session_ids", ())]

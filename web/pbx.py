@@ -17,7 +17,17 @@ from config.settings import Settings
 from cti.ami.link import AmiLink, LinkConfig
 from cti.events import DomainEvent
 from cti.telephony import Telephony
-from web.appkeys import link_key, metrics_key, settings_key, simulator_key, telephony_key
+from web.appkeys import (
+    bus_key,
+    clock_key,
+    db_key,
+    link_key,
+    metrics_key,
+    settings_key,
+    simulator_key,
+    telephony_key,
+)
+from web.pops import PopPipeline
 
 log = structlog.get_logger("cti")
 
@@ -54,14 +64,19 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
         app[telephony_key] = telephony
         app[link_key] = link
         app[metrics_key].registry.register(LinkCollector(link, telephony))
-        tasks = [
-            asyncio.create_task(link.run(), name="ami-link"),
+        pops = PopPipeline(events=telephony.subscribe(), db=app[db_key], bus=app[bus_key],
+                           clock=app[clock_key], region=settings.default_region)
+        await pops.start()
+        link_task = asyncio.create_task(link.run(), name="ami-link")
+        workers = [
             asyncio.create_task(log_domain_events(telephony.subscribe()), name="cti-log"),
+            asyncio.create_task(pops.run(), name="screen-pops"),
         ]
         yield
         await link.stop()
-        tasks[1].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(link_task, *workers, return_exceptions=True)
 
 
 async def log_domain_events(queue: asyncio.Queue[DomainEvent]) -> None:

@@ -235,10 +235,14 @@ class AmiLink:
     # ------------------------------------------------------------------ actions
 
     async def send(
-        self, action: Action, *, timeout: float | None = None, as_list: bool | None = None
+        self, action: Action, *, timeout: float | None = None, as_list: bool = False
     ) -> Any:
         """Send an action and wait for its answer (a Message, or a list for list actions).
-        Raises LinkDown, ActionTimeout, or ActionFailed for `Response: Error`."""
+        Raises LinkDown, ActionTimeout, or ActionFailed for `Response: Error`.
+
+        `as_list` is always explicit: panoramisk otherwise guesses from the response text
+        (an "Added interface to queue" answer makes it wait for more, forever). An Originate
+        returns at "successfully queued"; how the call went comes as domain events."""
         protocol = self._protocol
         if protocol is None or not self.status.connected:
             raise LinkDown("the AMI link is not connected")
@@ -250,7 +254,7 @@ class AmiLink:
 
     async def _send(
         self, protocol: FramedProtocol, action: Action, *, timeout: float | None,
-        as_list: bool | None = None,
+        as_list: bool = False,
     ) -> Any:
         seconds = timeout or self.config.action_timeout
         future = protocol.send_action(action, as_list=as_list)

@@ -80,7 +80,7 @@ class FramedProtocol(AMIProtocol):
         if pending is not None and pending.add_message(message):
             self.responses.pop(pending.id, None)
 
-    def send_action(self, action: Action, *, as_list: bool | None = None) -> asyncio.Future[Any]:
+    def send_action(self, action: Action, *, as_list: bool = False) -> asyncio.Future[Any]:
         """Write the action and return the future of its response(s)."""
         payload = action.to_bytes()  # validated: no CR/LF can reach the wire
         pending = pk_actions.Action(dict(_collapse(action.pairs())), as_list=as_list)

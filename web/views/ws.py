@@ -32,6 +32,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                       session_id=who.session_id, permissions=who.permissions)
     hub.attach(conn)
     hub.send(conn, {"type": "hello", "user": who.username})
+    await hub.ask_for_pending(conn)
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:

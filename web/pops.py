@@ -1,0 +1,123 @@
+"""The screen-pop pipeline: a CallOffered for an agent's phone becomes a pop on that agent's
+browser tabs, wherever they are connected; withdrawals, answers and ends follow it.
+
+It runs in its own task, off the AMI event path: the lookup reads the database. Pops still
+ringing are remembered, so a browser that connects while its phone rings gets its pop again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core.cards import lookup_caller
+from crm_core.clock import Clock
+from crm_core.customers import CustomerService
+from crm_core.users import active_user_by_extension
+from cti.agents import extension_of
+from cti.bus import Bus
+from cti.events import CallAnswered, CallEnded, CallOffered, CallOfferWithdrawn, DomainEvent
+from web.hub import AGENT_EVENTS, RESEND_PENDING
+
+log = structlog.get_logger("web.pops")
+
+
+
+class PopPipeline:
+    def __init__(
+        self, *, events: asyncio.Queue[DomainEvent], db: async_sessionmaker, bus: Bus,
+        clock: Clock, region: str,
+    ) -> None:
+        self.events = events
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.region = region
+        # user id -> device channel -> the pop shown while that phone rings
+        self.ringing: defaultdict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self._resends: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.bus.subscribe(RESEND_PENDING, self._on_resend)
+
+    async def run(self) -> None:
+        while True:
+            event = await self.events.get()
+            try:
+                await self.handle(event)
+            except Exception:
+                log.exception("pop.failed", call_id=getattr(event, "linked_id", None))
+
+    async def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, CallOffered):
+            await self._offered(event)
+        elif isinstance(event, CallOfferWithdrawn):
+            await self._to_agent(event.agent_interface, {
+                "type": "call.withdrawn", "call_id": event.linked_id,
+                "device_channel": event.device_channel, "reason": str(event.reason),
+            }, ringing_done=event.device_channel)
+        elif isinstance(event, CallAnswered):
+            await self._to_agent(event.agent_interface, {
+                "type": "call.answered", "call_id": event.linked_id,
+                "device_channel": event.device_channel, "queue": event.queue,
+                "wait_seconds": round(event.wait_seconds, 1),
+            }, ringing_done=event.device_channel)
+        elif isinstance(event, CallEnded) and event.agent_interface:
+            await self._to_agent(event.agent_interface, {
+                "type": "call.ended", "call_id": event.linked_id, "outcome": str(event.outcome),
+                "talk_seconds": round(event.talk_seconds, 1),
+            })
+
+    async def _offered(self, event: CallOffered) -> None:
+        user_id = await self._user_for(event.agent_interface)
+        if user_id is None:
+            log.info("pop.no_agent", agent=event.agent_interface, call_id=event.linked_id)
+            return
+        async with self.db() as db:
+            lookup = await lookup_caller(
+                db, CustomerService(db, clock=self.clock, region=self.region),
+                caller_number=event.caller_number, restricted=event.presentation_restricted,
+                variables=dict(event.variables), region=self.region,
+            )
+        message = {
+            "type": "call.offered", "call_id": event.linked_id,
+            "device_channel": event.device_channel, "queue": event.queue, "dnis": event.dnis,
+            "direction": str(event.direction),
+            "caller": {"number": event.caller_number, "name": event.caller_name,
+                       "withheld": event.presentation_restricted},
+            "lookup": lookup.as_dict(), "offered_at": event.at,
+        }
+        self.ringing[user_id][event.device_channel] = message
+        await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
+        log.info("pop.sent", agent=event.agent_interface, call_id=event.linked_id,
+                 lookup=lookup.kind)
+
+    async def _to_agent(
+        self, interface: str, message: dict[str, Any], *, ringing_done: str | None = None
+    ) -> None:
+        user_id = await self._user_for(interface)
+        if user_id is None:
+            return
+        if ringing_done is not None:
+            self.ringing[user_id].pop(ringing_done, None)
+        await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
+
+    async def _user_for(self, interface: str) -> int | None:
+        # Asked each time (an indexed read): an extension given to another agent counts at once.
+        async with self.db() as db:
+            user = await active_user_by_extension(db, extension_of(interface))
+        return user.id if user else None
+
+    def _on_resend(self, _channel: str, message: dict[str, Any]) -> None:
+        user_id = message.get("user_id")
+        if not isinstance(user_id, int):
+            return
+        for pop in list(self.ringing.get(user_id, {}).values()):
+            task = asyncio.get_running_loop().create_task(
+                self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": pop})
+            )
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
