@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     ami_reconcile_seconds: float = Field(default=30.0, gt=0)
     # Channel variables (set by the IVR, carried by manager.conf channelvars) kept on a call.
     ami_call_variables: list[str] = Field(default_factory=lambda: ["CC_ACCOUNT", "CC_CUSTOMER"])
+    # An agent's phone as a queue member, from their extension.
+    agent_interface: str = "PJSIP/{extension}"
+    # Queues an agent joins when going ready, unless they choose.
+    agent_default_queues: list[str] = Field(default_factory=lambda: ["sales"])
     simulator_scenario: str = "demo"
     simulator_seed: int = 1
     simulator_speed: float = Field(default=1.0, gt=0)

@@ -22,6 +22,8 @@ class MenuItem:
 # The functions a user can reach; each page appears only to those whose role allows it.
 # Later features add their pages here.
 MENU: tuple[MenuItem, ...] = (
+    MenuItem("Agent desktop", "/agent", "calls.handle",
+             "Go ready, take calls with the caller on screen"),
     MenuItem("Users", "/admin/users", "users.admin", "Create, disable and edit users"),
     MenuItem("Roles", "/admin/roles", "roles.admin", "Which role may do what"),
     MenuItem("Data dictionary", "/admin/dictionary", "dictionary.admin",

@@ -38,5 +38,6 @@
       if (lastActivity - reported > 60000) { reported = lastActivity; window.callcentre.send({ type: "activity" }); }
     }, { passive: true });
   }
-  connect();
+  // Page scripts (deferred, after this one) register their handlers first.
+  document.addEventListener("DOMContentLoaded", connect);
 })();
