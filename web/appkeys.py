@@ -31,6 +31,7 @@ secret_key = web.AppKey("secret", str)
 link_key = web.AppKey("link", "AmiLink")
 telephony_key = web.AppKey("telephony", "Telephony")
 simulator_key = web.AppKey("simulator", "RunningSimulator")
+recorder_key = web.AppKey("recorder", "CallRecorder")
 
 # Per-request state.
 principal_key = web.RequestKey("principal", "Principal")

@@ -23,10 +23,13 @@ from web.appkeys import (
     db_key,
     link_key,
     metrics_key,
+    recorder_key,
     settings_key,
     simulator_key,
     telephony_key,
 )
+from web.call_recording import CallRecorder
+from web.outbox import Outbox
 from web.pops import PopPipeline
 
 log = structlog.get_logger("cti")
@@ -67,10 +70,18 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
         pops = PopPipeline(events=telephony.subscribe(), db=app[db_key], bus=app[bus_key],
                            clock=app[clock_key], region=settings.default_region)
         await pops.start()
+        recorder = CallRecorder(
+            events=telephony.subscribe(), db=app[db_key], clock=app[clock_key],
+            region=settings.default_region,
+            outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
+        )
+        app[recorder_key] = recorder
         link_task = asyncio.create_task(link.run(), name="ami-link")
         workers = [
             asyncio.create_task(log_domain_events(telephony.subscribe()), name="cti-log"),
             asyncio.create_task(pops.run(), name="screen-pops"),
+            asyncio.create_task(recorder.collect(), name="call-ends"),
+            asyncio.create_task(recorder.outbox.run(recorder.write), name="call-records"),
         ]
         yield
         await link.stop()

@@ -2,6 +2,7 @@
 
 from crm_core.models.audit import AuditEntry
 from crm_core.models.base import Base
+from crm_core.models.calls import CallRecord
 from crm_core.models.customers import Contact, Customer, PhoneNumber
 from crm_core.models.dictionary import DictionaryEntry
 from crm_core.models.users import LoginAttempt, Role, RolePermission, User, UserSession
@@ -9,6 +10,7 @@ from crm_core.models.users import LoginAttempt, Role, RolePermission, User, User
 __all__ = [
     "AuditEntry",
     "Base",
+    "CallRecord",
     "Contact",
     "Customer",
     "DictionaryEntry",

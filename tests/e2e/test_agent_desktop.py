@@ -12,7 +12,7 @@ from cti.simulator import CallerId
 from cti.simulator.scenarios import did_for
 from tests.conftest import add_user, test_settings
 from tests.e2e.test_login_in_browser import sign_in
-from tests.web.test_screen_pop import add_customer
+from tests.web.telephony import add_customer
 from web.app import create_app
 from web.appkeys import link_key, simulator_key
 

@@ -8,48 +8,8 @@ import time
 
 import pytest
 
-from crm_core.audit import SYSTEM
-from crm_core.customers import CustomerService
-from crm_core.schemas import CustomerCreate
-from cti.ami import actions
-from cti.simulator import CallerId
-from cti.simulator.scenarios import did_for
-from tests.conftest import add_user, same_origin, test_settings, web_login
-from web.app import create_app
-from web.appkeys import clock_key, db_key, link_key, simulator_key
-
-
-@pytest.fixture
-async def service(aiohttp_client, database_url, tmp_path, clock):
-    settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="")
-    app = create_app(settings, clock=clock)
-    client = await aiohttp_client(app)
-    await asyncio.wait_for(app[link_key].wait_connected(), 10)
-    return client
-
-
-async def add_customer(app, name: str, *numbers: str) -> int:
-    async with app[db_key]() as db:
-        made = await CustomerService(db, clock=app[clock_key], region="US").create(
-            CustomerCreate(name=name, numbers=[{"number": n} for n in numbers]), SYSTEM)
-        await db.commit()
-        return made.id
-
-
-async def agent_ready(app, extension: str) -> None:
-    await app[link_key].send(actions.queue_add("sales", f"PJSIP/{extension}",
-                                               member_name=f"Agent {extension}",
-                                               state_interface=f"PJSIP/{extension}"))
-
-
-def ring(app, number: str, name: str = "") -> list[tuple[str, float]]:
-    """A caller dials the sales DID; returns the simulator's record of agent answers."""
-    sim = app[simulator_key].simulator
-    answers: list[tuple[str, float]] = []
-    sim.add_listener(lambda e: answers.append((e.get("Linkedid"), time.monotonic()))
-                     if e.name == "AgentConnect" else None)
-    sim.inbound_call(did_for(sim, "sales"), CallerId(number, name), patience=60, queue="sales")
-    return answers
+from tests.conftest import add_user, same_origin, web_login
+from tests.web.telephony import add_customer, agent_ready, ring
 
 
 async def next_of(ws, kind: str, timeout: float = 8.0) -> dict:

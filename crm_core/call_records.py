@@ -1,0 +1,76 @@
+"""Writing call records: idempotent (keyed by Linkedid, a replayed end changes nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.customers import CustomerService
+from crm_core.models import CallRecord
+from crm_core.phones import normalise
+from crm_core.users import active_user_by_extension
+
+
+@dataclass(frozen=True, slots=True)
+class EndedCall:
+    """What the PBX side tells about a finished call: a JSON-able copy of CallEnded, so that
+    it can wait in the outbox file while the database is away."""
+
+    linked_id: str
+    direction: str
+    outcome: str
+    caller_number: str
+    customer_number: str
+    queue: str
+    agent_interface: str
+    agent_extension: str
+    offered_at: float | None
+    answered_at: float | None
+    ended_at: float
+    wait_seconds: float
+    talk_seconds: float
+    hangup_cause: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+async def record_call(
+    session: AsyncSession, call: EndedCall, *, region: str, now: datetime
+) -> bool:
+    """Write the record unless it exists; True when written. Commits."""
+    exists = await session.scalar(
+        select(CallRecord.linked_id).where(CallRecord.linked_id == call.linked_id)
+    )
+    if exists is not None:
+        return False
+    number = normalise(call.customer_number or call.caller_number, region)
+    customer_id = None
+    if number.usable:
+        customers = CustomerService(session, clock=lambda: now, region=region)
+        matches = await customers.find_by_number(number.e164, limit=2)
+        if len({m.customer_id for m in matches}) == 1:
+            customer_id = matches[0].customer_id
+    agent = await active_user_by_extension(session, call.agent_extension)
+    session.add(CallRecord(
+        linked_id=call.linked_id, direction=call.direction, outcome=call.outcome,
+        caller_raw=call.caller_number[:64], caller_e164=number.e164,
+        customer_number=call.customer_number[:64], queue=call.queue[:64],
+        agent_interface=call.agent_interface[:128], agent_user_id=agent.id if agent else None,
+        customer_id=customer_id, offered_at=_time(call.offered_at),
+        answered_at=_time(call.answered_at), ended_at=_time(call.ended_at) or now,
+        wait_seconds=call.wait_seconds, talk_seconds=call.talk_seconds,
+        hangup_cause=call.hangup_cause or None,
+        callback_needed=call.direction == "inbound" and call.outcome == "abandoned",
+        recorded_at=now,
+    ))
+    await session.commit()
+    return True

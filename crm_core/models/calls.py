@@ -1,0 +1,41 @@
+"""Call records: one per call, answered or not, keyed by the PBX's Linkedid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.models.base import Base
+
+
+class CallRecord(Base):
+    __tablename__ = "call_records"
+    __table_args__ = (
+        Index("ix_call_records_ended_at", "ended_at"),
+        Index("ix_call_records_callback", "callback_needed", "ended_at"),
+    )
+
+    linked_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    caller_raw: Mapped[str] = mapped_column(String(64), default="")
+    caller_e164: Mapped[str] = mapped_column(String(20), default="", index=True)
+    customer_number: Mapped[str] = mapped_column(String(64), default="")
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    agent_interface: Mapped[str] = mapped_column(String(128), default="")
+    agent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    offered_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    wait_seconds: Mapped[float] = mapped_column(default=0.0)
+    talk_seconds: Mapped[float] = mapped_column(default=0.0)
+    hangup_cause: Mapped[int | None]
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    # Abandoned inbound calls go to the callback list (the dialer takes them from there).
+    callback_needed: Mapped[bool] = mapped_column(default=False)
+    recorded_at: Mapped[datetime]

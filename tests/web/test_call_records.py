@@ -1,0 +1,115 @@
+"""Every call lands in the CRM as a record keyed by Linkedid, answered or not; writes are
+idempotent, and while the database is away call ends wait in a durable outbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from crm_core.models import CallRecord
+from cti.simulator import AgentProfile, CallerId
+from cti.simulator.scenarios import did_for
+from tests.conftest import _admin_sql, add_user
+from tests.web.telephony import add_customer, agent_ready
+from web.appkeys import db_key, recorder_key, simulator_key
+from web.outbox import Outbox
+
+
+async def records(app) -> list[CallRecord]:
+    async with app[db_key]() as db:
+        return list((await db.scalars(select(CallRecord).order_by(CallRecord.ended_at))).all())
+
+
+async def until(check, timeout: float = 40.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("not in time")
+
+
+async def test_an_answered_and_an_abandoned_call_become_records(service):
+    app = service.app
+    ann = await add_user(app, "ann", "inbound_agent", extension="1001")
+    acme = await add_customer(app, "Acme", "+1 555 123 4567")
+    sim = app[simulator_key].simulator
+    sim.behaviour.agents["1001"] = AgentProfile(ring_delay=1.0, talk_time=2.0)
+    await agent_ready(app, "1001")
+    sim.inbound_call(did_for(sim, "sales"), CallerId("5551234567", "Acme caller"),
+                     patience=60, queue="sales")
+    await until(lambda: _count(app, 1))
+    sim.inbound_call(did_for(sim, "support"), CallerId("+442012345678", ""), patience=1,
+                     queue="support")
+    await until(lambda: _count(app, 2))
+    answered, abandoned = await records(app)
+    assert (answered.outcome, answered.direction, answered.queue) == ("answered", "inbound",
+                                                                       "sales")
+    assert answered.agent_user_id == ann.id and answered.customer_id == acme
+    assert answered.caller_e164 == "+15551234567" and answered.caller_raw == "5551234567"
+    assert answered.talk_seconds == pytest.approx(2.0, abs=0.6)
+    assert answered.callback_needed is False
+    assert (abandoned.outcome, abandoned.queue, abandoned.callback_needed) == (
+        "abandoned", "support", True)
+    assert abandoned.answered_at is None and abandoned.customer_id is None
+
+
+async def _count(app, n: int) -> bool:
+    return len(await records(app)) >= n
+
+
+async def test_a_call_end_written_twice_is_one_record(service):
+    app = service.app
+    recorder = app[recorder_key]
+    item = {"linked_id": "99.1", "direction": "inbound", "outcome": "abandoned",
+            "caller_number": "5551234567", "customer_number": "5551234567", "queue": "sales",
+            "agent_interface": "", "agent_extension": "", "offered_at": 1.0e9,
+            "answered_at": None, "ended_at": 1.0e9 + 5, "wait_seconds": 5.0,
+            "talk_seconds": 0.0, "hangup_cause": 16}
+    await recorder.write(item)
+    await recorder.write(item)
+    assert [r.linked_id for r in await records(app)] == ["99.1"]
+
+
+async def test_the_outbox_keeps_items_on_disk_until_they_are_written(tmp_path):
+    outbox = Outbox(tmp_path / "o.jsonl", limit=3)
+    written: list[dict] = []
+
+    async def broken(item):
+        raise ConnectionError("database away")
+
+    async def working(item):
+        written.append(item)
+
+    for n in range(4):
+        outbox.put({"linked_id": str(n)})
+    assert await outbox.drain(broken) == 0
+    again = Outbox(tmp_path / "o.jsonl", limit=3)  # a restart finds them
+    assert [i["linked_id"] for i in again.pending()] == ["0", "1", "2"]  # the 4th was refused
+    assert await again.drain(working) == 3
+    assert again.pending() == [] and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
+        service, database_url, pg):
+    app = service.app
+    name = database_url.rsplit("/", 1)[1]
+    await _admin_sql(pg, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+                     f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     f"WHERE datname = '{name}'")
+    sim = app[simulator_key].simulator
+    for n in range(3):
+        sim.inbound_call(did_for(sim, "support"), CallerId(f"555000{n:04d}", ""), patience=1,
+                         queue="support")
+    outbox = app[recorder_key].outbox
+    for _ in range(100):
+        if len(outbox.pending()) == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert len(outbox.pending()) == 3  # nothing lost, nothing written yet
+    await _admin_sql(pg, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    await until(lambda: _count(app, 3))
+    assert {r.outcome for r in await records(app)} == {"abandoned"}
+    assert outbox.pending() == []

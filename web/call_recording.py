@@ -1,0 +1,52 @@
+"""Every call ends up as a call record: CallEnded goes to the durable outbox at once (off the
+AMI event path), and the outbox writes it to the database, waiting while that is away."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core.call_records import EndedCall, record_call
+from crm_core.clock import Clock
+from cti.agents import extension_of
+from cti.events import CallEnded, DomainEvent
+from web.outbox import Outbox
+
+log = structlog.get_logger("web.calls")
+
+
+def ended_call(event: CallEnded) -> EndedCall:
+    return EndedCall(
+        linked_id=event.linked_id, direction=str(event.direction), outcome=str(event.outcome),
+        caller_number=event.caller_number, customer_number=event.customer_number,
+        queue=event.queue, agent_interface=event.agent_interface,
+        agent_extension=extension_of(event.agent_interface), offered_at=event.offered_at,
+        answered_at=event.answered_at, ended_at=event.ended_at,
+        wait_seconds=round(event.wait_seconds, 3), talk_seconds=round(event.talk_seconds, 3),
+        hangup_cause=event.hangup_cause,
+    )
+
+
+class CallRecorder:
+    def __init__(self, *, events: asyncio.Queue[DomainEvent], outbox: Outbox,
+                 db: async_sessionmaker, clock: Clock, region: str) -> None:
+        self.events = events
+        self.outbox = outbox
+        self.db = db
+        self.clock = clock
+        self.region = region
+
+    async def collect(self) -> None:
+        while True:
+            event = await self.events.get()
+            if isinstance(event, CallEnded):
+                self.outbox.put(ended_call(event).as_dict())
+
+    async def write(self, item: dict) -> None:
+        async with self.db() as db:
+            written = await record_call(db, EndedCall(**item), region=self.region,
+                                        now=self.clock())
+        log.info("call.recorded" if written else "call.already_recorded",
+                 call_id=item["linked_id"], outcome=item["outcome"])
