@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import SYSTEM
 from crm_core.clock import Clock
+from crm_core.models import Contact, Customer, PhoneNumber
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
 from crm_core.users import UserService
@@ -56,3 +58,44 @@ async def load_demo_users(
         result.append((demo, not exists))
     await session.commit()
     return result
+
+
+_FIRST = ("Ana", "Ben", "Chen", "Dara", "Emil", "Fatima", "Goran", "Hiro", "Ines", "Jonas",
+          "Kemal", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
+          "Uma", "Vera", "Wei", "Xenia", "Yusuf", "Zoe")
+_LAST = ("Almeida", "Brown", "Chowdhury", "Dubois", "Eriksen", "Fischer", "García", "Huang",
+         "Ivanova", "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov",
+         "Rossi", "Silva", "Tanaka", "Ulrich", "Virtanen", "Wang", "Yilmaz", "Zhang")
+_COMPANY = ("Trading", "Logistics", "Bakery", "Clinic", "Studio", "Motors", "Foods", "Tech")
+_LEVELS = ("vip", "gold", "silver", "standard", "standard", "standard")
+_REGIONS = ("north", "south", "east", "west", "central")
+DEMO_CUSTOMERS = 3000
+
+
+def demo_customer(n: int) -> tuple[str, str, str, str]:
+    """The n-th demo customer: name, phone (+1 555 …), level, region. Deterministic, so the
+    simulator can call from the same numbers."""
+    first, last = _FIRST[n % len(_FIRST)], _LAST[(n * 7) % len(_LAST)]
+    name = f"{first} {last}" if n % 3 else f"{last} {_COMPANY[n % len(_COMPANY)]}"
+    return name, f"+1555{2_000_000 + n:07d}", _LEVELS[n % len(_LEVELS)], _REGIONS[n % 5]
+
+
+async def load_demo_customers(session: AsyncSession, *, clock: Clock,
+                              count: int = DEMO_CUSTOMERS) -> int:
+    """Create the demo customers unless there are customers already; returns how many."""
+    if await session.scalar(select(func.count()).select_from(Customer)):
+        return 0
+    now = clock()
+    for n in range(count):
+        name, number, level, region = demo_customer(n)
+        customer = Customer(name=name, level=level, region=region, churn_flag=n % 17 == 0,
+                            account_number=f"AC-{100000 + n}", created_at=now, updated_at=now)
+        customer.numbers = [PhoneNumber(raw=f"(555) {number[5:8]}-{number[8:]}", e164=number,
+                                        label="main")]
+        if n % 4 == 0:
+            customer.contacts = [Contact(name=f"{_FIRST[(n + 5) % len(_FIRST)]} "
+                                              f"{_LAST[n % len(_LAST)]}", title="Buyer",
+                                         is_primary=True)]
+        session.add(customer)
+    await session.commit()
+    return count

@@ -18,7 +18,7 @@ from config.settings import Settings, load_settings
 from crm_core.audit import Actor
 from crm_core.clock import utc_now
 from crm_core.db import create_engine, session_factory
-from crm_core.demo import load_demo_users
+from crm_core.demo import load_demo_customers, load_demo_users
 from crm_core.migrate import upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
@@ -48,7 +48,11 @@ async def _load_demo(settings: Settings) -> list:
     engine = create_engine(settings.effective_database_url)
     try:
         async with session_factory(engine)() as db:
-            return await load_demo_users(db, passwords=_passwords(settings), clock=utc_now)
+            users = await load_demo_users(db, passwords=_passwords(settings), clock=utc_now)
+            created = await load_demo_customers(db, clock=utc_now)
+        if created:
+            print(f"created {created} demo customers", flush=True)
+        return users
     finally:
         await engine.dispose()
 

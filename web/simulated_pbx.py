@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass
 
 from config.settings import Settings
-from crm_core.demo import DEMO_USERS
-from cti.simulator import AmiUser, Demo, Simulator, scenario_named, serve
+from crm_core.demo import DEMO_CUSTOMERS, DEMO_USERS, demo_customer
+from cti.simulator import AmiUser, CallerId, Demo, Simulator, scenario_named, serve
 
 AMI_CLASSES = "system,call,agent,user,config,reporting,originate"
 
@@ -31,7 +31,10 @@ def demo_scenario() -> Demo:
     scenario puts their phones in the queue itself so that calls are answered."""
     extensions = tuple(u.extension for u in DEMO_USERS
                        if u.extension and "inbound_agent" in u.roles)
-    return Demo(extensions=extensions, queue="sales", calls_per_minute=6.0, add_agents=True)
+    known = tuple(CallerId(number, name) for name, number, _, _ in
+                  (demo_customer(n) for n in range(0, DEMO_CUSTOMERS, 7)))
+    return Demo(extensions=extensions, queue="sales", calls_per_minute=6.0, add_agents=True,
+                known_callers=known)
 
 
 async def start_simulator(settings: Settings) -> RunningSimulator:

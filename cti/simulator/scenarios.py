@@ -187,6 +187,9 @@ class Demo:
     ring_delay: Delay = (2.0, 6.0)
     add_agents: bool = False
     seed: int | None = None
+    # Numbers the CRM knows (its demo customers): this share of callers calls from one of them.
+    known_callers: tuple[CallerId, ...] = ()
+    known_share: float = 0.7
     placed: int = 0
     _timer: Timer | None = None
     _rng: random.Random | None = None
@@ -210,7 +213,10 @@ class Demo:
 
     def _arrive(self, sim: Simulator) -> None:
         assert self._rng is not None
-        caller = random_caller(self._rng)
+        if self.known_callers and self._rng.random() < self.known_share:
+            caller = self._rng.choice(self.known_callers)
+        else:
+            caller = random_caller(self._rng)
         patience = sample(self.patience, self._rng)
         if sim.inbound_call(did_for(sim, self.queue), caller, patience=patience, queue=self.queue):
             self.placed += 1
