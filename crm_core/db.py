@@ -13,7 +13,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 15}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # Bounded waits: a database that went away must surface as an error, not a hang.
+    return create_async_engine(
+        url, pool_pre_ping=True, connect_args={"timeout": 5, "command_timeout": 30}, **kwargs
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -17,10 +17,15 @@ Writer = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Outbox:
-    def __init__(self, path: Path, *, limit: int = 100_000, retry_seconds: float = 1.0) -> None:
+    def __init__(
+        self, path: Path, *, limit: int = 100_000, retry_seconds: float = 1.0,
+        write_timeout: float = 10.0,
+    ) -> None:
         self.path = path
         self.limit = limit
         self.retry_seconds = retry_seconds
+        # A write to a database that went away mid-query may never answer: give up and retry.
+        self.write_timeout = write_timeout
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._count = len(self.pending())  # what a restart found waiting counts too
@@ -54,21 +59,25 @@ class Outbox:
             done = 0
             for item in items:
                 try:
-                    await write(item)
+                    await asyncio.wait_for(write(item), self.write_timeout)
                 except Exception as exc:
                     log.warning("outbox.write_failed", error=str(exc)[:200], waiting=len(items))
                     break
                 done += 1
-            self._rewrite(items[done:])
-            self._count = len(items) - done
+            if done:
+                self._drop_first(done)
             return done
 
-    def _rewrite(self, items: list[dict[str, Any]]) -> None:
-        if not items:
+    def _drop_first(self, done: int) -> None:
+        """Remove the items written. The file is read again: items put while the drain was
+        waiting on the database were appended after those read, and must stay."""
+        remaining = [line for line in self.path.read_text().splitlines() if line.strip()][done:]
+        self._count = len(remaining)
+        if not remaining:
             self.path.unlink(missing_ok=True)
             return
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text("".join(json.dumps(i, separators=(",", ":")) + "\n" for i in items))
+        temporary.write_text("".join(line + "\n" for line in remaining))
         os.replace(temporary, self.path)
 
     async def run(self, write: Writer) -> None:

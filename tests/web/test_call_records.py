@@ -91,6 +91,18 @@ async def test_the_outbox_keeps_items_on_disk_until_they_are_written(tmp_path):
     assert again.pending() == [] and not (tmp_path / "o.jsonl").exists()
 
 
+async def test_an_item_put_while_the_outbox_drains_is_not_lost(tmp_path):
+    outbox = Outbox(tmp_path / "o.jsonl")
+    outbox.put({"linked_id": "first"})
+
+    async def slow_then_put(item):
+        outbox.put({"linked_id": "arrived meanwhile"})
+        await asyncio.sleep(0)
+
+    assert await outbox.drain(slow_then_put) == 1
+    assert outbox.pending() == [{"linked_id": "arrived meanwhile"}]
+
+
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
         service, database_url, pg):

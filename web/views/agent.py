@@ -3,7 +3,8 @@ call and the screen pop, all pushed over the websocket (no polling)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field, StringConstraints
@@ -76,10 +77,10 @@ async def set_state(request: web.Request, data: AgentStateInput) -> object:
     return {"state": data.state, "reason": data.reason, "queues": queues, "interface": interface}
 
 
-async def _tolerate(sending: object, harmless: str) -> None:
+async def _tolerate(sending: Awaitable[Any], harmless: str) -> None:
     """QueueAdd of a member already there (or removal of one not there) is not a failure."""
     try:
-        await sending  # type: ignore[misc]
+        await sending
     except ActionFailed as exc:
         if harmless.lower() not in exc.message.lower():
             raise
