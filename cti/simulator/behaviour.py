@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 Delay = float | tuple[float, float]
@@ -60,11 +61,11 @@ class CustomerPlan:
     lab_exten: str | None = None  # the lab dialplan jumps +X./0X. numbers to this extension
 
 
-class CustomerModel:
+class CustomerModel(ABC):
     """Decides what a dialled customer number does."""
 
-    def plan(self, number: str, attempt: int, rng: random.Random) -> CustomerPlan:
-        raise NotImplementedError
+    @abstractmethod
+    def plan(self, number: str, attempt: int, rng: random.Random) -> CustomerPlan: ...
 
 
 class LabCustomers(CustomerModel):
