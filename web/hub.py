@@ -26,6 +26,9 @@ AGENT_EVENTS = "agent.events"  # {"user_id", "message"}: for that agent's tabs (
 RESEND_PENDING = "pops.resend"  # published when an agent's tab connects
 # Only tabs of users who take calls receive what concerns calls.
 CALLS_PERMISSION = "calls.handle"
+MONITOR_EVENTS = "supervisor.events"  # agents' rows, for the supervisors' tabs
+RESEND_AGENTS = "supervisor.resend"  # published when a supervisor's tab connects
+MONITOR_PERMISSION = "campaigns.monitor"
 QUEUE_SIZE = 256
 
 
@@ -63,6 +66,7 @@ class Hub:
     async def start(self) -> None:
         await self.bus.subscribe(SESSIONS_ENDED, self._on_sessions_ended)
         await self.bus.subscribe(AGENT_EVENTS, self._on_agent_event)
+        await self.bus.subscribe(MONITOR_EVENTS, self._on_monitor_event)
 
     async def close(self) -> None:
         """Close every socket (pages reconnect, to another instance if this one is going)."""
@@ -83,6 +87,8 @@ class Hub:
         """A tab of an agent connected: whatever rings for them is sent again."""
         if CALLS_PERMISSION in conn.permissions:
             await self.bus.publish(RESEND_PENDING, {"user_id": conn.user_id})
+        if MONITOR_PERMISSION in conn.permissions:
+            await self.bus.publish(RESEND_AGENTS, {})
 
     async def detach(self, conn: Connection) -> None:
         self.by_session[conn.session_id].discard(conn)
@@ -133,6 +139,12 @@ class Hub:
         for conn in list(self.by_user.get(user_id, ())):
             if CALLS_PERMISSION in conn.permissions:
                 self.send(conn, message)
+
+    def _on_monitor_event(self, _channel: str, message: dict[str, Any]) -> None:
+        for conns in list(self.by_user.values()):
+            for conn in list(conns):
+                if MONITOR_PERMISSION in conn.permissions:
+                    self.send(conn, message)
 
     def _on_sessions_ended(self, _channel: str, message: dict[str, Any]) -> None:
         ids = [str(i) for i in message.get("session_ids", ())]

@@ -31,6 +31,7 @@ from web.appkeys import (
 from web.call_recording import CallRecorder
 from web.outbox import Outbox
 from web.pops import PopPipeline
+from web.supervision import SupervisorFeed
 
 log = structlog.get_logger("cti")
 
@@ -76,12 +77,16 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
             outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
         )
         app[recorder_key] = recorder
+        supervision = SupervisorFeed(telephony=telephony, events=telephony.subscribe(),
+                                     bus=app[bus_key])
+        await supervision.start()
         link_task = asyncio.create_task(link.run(), name="ami-link")
         workers = [
             asyncio.create_task(log_domain_events(telephony.subscribe()), name="cti-log"),
             asyncio.create_task(pops.run(), name="screen-pops"),
             asyncio.create_task(recorder.collect(), name="call-ends"),
             asyncio.create_task(recorder.outbox.run(recorder.write), name="call-records"),
+            asyncio.create_task(supervision.run(), name="supervision"),
         ]
         yield
         await link.stop()

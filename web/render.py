@@ -24,6 +24,8 @@ class MenuItem:
 MENU: tuple[MenuItem, ...] = (
     MenuItem("Agent desktop", "/agent", "calls.handle",
              "Go ready, take calls with the caller on screen"),
+    MenuItem("Agents live", "/supervisor", "campaigns.monitor",
+             "Every agent's state and call, as it changes"),
     MenuItem("Users", "/admin/users", "users.admin", "Create, disable and edit users"),
     MenuItem("Roles", "/admin/roles", "roles.admin", "Which role may do what"),
     MenuItem("Data dictionary", "/admin/dictionary", "dictionary.admin",

@@ -1,0 +1,34 @@
+"""The supervisor sees agents' live state over the websocket; agents' tabs do not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import add_user, same_origin, web_login
+from tests.web.telephony import agent_ready, ring
+from tests.web.test_screen_pop import next_of
+
+
+async def test_the_team_lead_sees_an_agent_go_ready_and_ring(aiohttp_client, service):
+    app = service.app
+    await add_user(app, "lead", "team_lead")
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    await web_login(service, "lead")
+    board = await service.ws_connect("/ws", headers=same_origin(service))
+    agent_browser = await aiohttp_client(service.server)
+    await web_login(agent_browser, "ann")
+    agent_tab = await agent_browser.ws_connect("/ws", headers=same_origin(agent_browser))
+    await agent_ready(app, "1001")
+    row = (await next_of(board, "agent.state"))["agent"]
+    assert row["interface"] == "PJSIP/1001" and row["queues"][0]["queue"] == "sales"
+    ring(app, "+15551234567")
+    while row["activity"] != "ringing":
+        row = (await next_of(board, "agent.state"))["agent"]
+    assert row["linked_id"]
+    with pytest.raises(asyncio.TimeoutError):
+        await next_of(agent_tab, "agent.state", timeout=0.3)
+
+    late = await service.ws_connect("/ws", headers=same_origin(service))
+    assert (await next_of(late, "agent.state", timeout=3))["agent"]["interface"] == "PJSIP/1001"
