@@ -1,0 +1,214 @@
+"""Screen-pop latency: from the simulator writing the AgentCalled event that makes an agent's
+phone ring, to the pop arriving at that agent's websocket client. The service runs in its own
+process (``callcentre serve``), the simulator and the agents' clients in this one; both sides
+stamp with the system-wide monotonic clock. In the same run, the floor: a bare aiohttp
+websocket message of the same size between two processes on this machine.
+
+    python -m bench.pop_latency [--agents 200] [--rate 20] [--seconds 15]
+        [--database-url postgresql+asyncpg://…] [--redis-url redis://…]
+
+Prints one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from crm_core.audit import SYSTEM
+from crm_core.clock import utc_now
+from crm_core.db import create_engine, session_factory
+from crm_core.demo import load_demo_customers
+from crm_core.migrate import upgrade_to_head
+from crm_core.passwords import Passwords
+from crm_core.schemas import UserCreate
+from crm_core.users import UserService
+from cti.simulator import AgentProfile, AmiUser, CallerId, serve
+from cti.simulator.scenarios import did_for, log_agents_in
+
+FIRST_EXTENSION = 2000
+PASSWORD = "bench password"
+FLOOR_SERVER = """
+import asyncio, json, sys, time
+from aiohttp import web
+size = int(sys.argv[1])
+async def ws(request):
+    sock = web.WebSocketResponse(); await sock.prepare(request)
+    pad = "x" * size
+    for _ in range(int(sys.argv[2])):
+        await asyncio.sleep(0.02)
+        await sock.send_str(json.dumps({"sent": time.monotonic(), "pad": pad}))
+    await sock.close(); return sock
+app = web.Application(); app.router.add_get("/ws", ws)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[3]), print=None)
+"""
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0}
+    return {"count": len(ordered),
+            "p50_ms": round(statistics.median(ordered) * 1000, 3),
+            "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 3),
+            "max_ms": round(ordered[-1] * 1000, 3)}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def prepare(url: str, agents: int) -> None:
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    passwords = Passwords(time_cost=1, memory_kib=256, parallelism=1)
+    async with session_factory(engine)() as db:
+        service = UserService(db, passwords=passwords, clock=utc_now)
+        for n in range(agents):
+            extension = str(FIRST_EXTENSION + n)
+            if await service.by_username(f"agent{extension}") is None:
+                await service.create(UserCreate(
+                    username=f"agent{extension}", display_name=f"Agent {extension}",
+                    password=PASSWORD, roles=["inbound_agent"], extension=extension), SYSTEM)
+        await db.commit()
+        await load_demo_customers(db, clock=utc_now)
+    await engine.dispose()
+
+
+async def floor(size: int, count: int) -> list[float]:
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FLOOR_SERVER, str(size), str(count), str(port))
+    latencies: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            async for msg in ws:
+                latencies.append(time.monotonic() - json.loads(msg.data)["sent"])
+    finally:
+        server.kill()
+        await server.wait()
+    return latencies
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cc-pop-"))
+    url = args.database_url or f"sqlite+aiosqlite:///{data_dir}/bench.db"
+    await prepare(url, args.agents)
+    sim = await serve("127.0.0.1", 0, seed=5, speed=1.0, mode="pjsip",
+                      users=[AmiUser.create("bench", "bench")])
+    extensions = [str(FIRST_EXTENSION + n) for n in range(args.agents)]
+    for extension in extensions:
+        sim.behaviour.agents[extension] = AgentProfile(ring_delay=2.0, talk_time=4.0)
+    log_agents_in(sim, "sales", extensions)
+    rung: dict[tuple[str, str], float] = {}
+    sim.add_listener(lambda e: rung.setdefault(
+        (e.get("Linkedid") or "", e.get("DestChannel") or ""), time.monotonic())
+        if e.name == "AgentCalled" else None)
+
+    port = free_port()
+    env = {**os.environ, "CALLCENTRE_DATABASE_URL": url, "CALLCENTRE_DATA_DIR": str(data_dir),
+           "CALLCENTRE_PBX": "asterisk", "CALLCENTRE_AMI_PORT": str(sim.port),
+           "CALLCENTRE_AMI_USERNAME": "bench", "CALLCENTRE_AMI_SECRET": "bench",
+           "CALLCENTRE_PORT": str(port), "CALLCENTRE_LOG_LEVEL": "WARNING",
+           "CALLCENTRE_SESSION_TOUCH_SECONDS": "600",
+           "CALLCENTRE_LOGIN_MAX_FAILURES_PER_CLIENT": "100000",
+           "CALLCENTRE_ARGON2_TIME_COST": "1", "CALLCENTRE_ARGON2_MEMORY_KIB": "256"}
+    if args.redis_url:
+        env["CALLCENTRE_REDIS_URL"] = args.redis_url
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "web.cli", "serve", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    arrived: dict[tuple[str, str], float] = {}
+    sizes: list[int] = []
+    try:
+        async with aiohttp.ClientSession() as probe:
+            for _ in range(300):
+                try:
+                    async with probe.get(f"{base}/readyz") as response:
+                        body = await response.json()
+                        if body.get("checks", {}).get("pbx", {}).get("connected"):
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+        sockets = await asyncio.gather(*(agent_socket(base, e, arrived, sizes)
+                                         for e in extensions))
+        did = did_for(sim, "sales")
+        calls = int(args.rate * args.seconds)
+        for n in range(calls):
+            number = f"+1555{2_000_000 + (n * 7) % 3000:07d}"
+            sim.inbound_call(did, CallerId(number, ""), patience=30, queue="sales")
+            await asyncio.sleep(1 / args.rate)
+        await asyncio.sleep(3)
+        for _, task in sockets:
+            task.cancel()
+        for session, _ in sockets:
+            await session.close()
+    finally:
+        service.terminate()
+        await service.wait()
+        await sim.close()
+    latencies = [arrived[key] - at for key, at in rung.items() if key in arrived]
+    size = int(statistics.median(sizes)) if sizes else 1000
+    floor_latencies = await floor(size, 500)
+    pop, bare = percentiles(latencies), percentiles(floor_latencies)
+    return {
+        "benchmark": "pop_latency",
+        "shape": {"database": url.split(":")[0], "bus": "redis" if args.redis_url
+                  else "in-process", "agents": args.agents, "calls_per_second": args.rate,
+                  "seconds": args.seconds},
+        "offers": len(rung), "pops_matched": len(latencies),
+        "pop_message_bytes": size,
+        "pop": pop, "floor_bare_websocket": bare,
+        "ratio_p99_to_floor": round(pop["p99_ms"] / bare["p99_ms"], 1)
+        if latencies and floor_latencies else None,
+        "goal_p99_ms": 5 if not args.redis_url else 10,
+    }
+
+
+async def agent_socket(base: str, extension: str, arrived: dict, sizes: list[int]):
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.post(f"{base}/api/v1/auth/login",
+                            json={"username": f"agent{extension}", "password": PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+    ws = await session.ws_connect(f"{base}/ws", headers={"Origin": base})
+
+    async def read() -> None:
+        async for msg in ws:
+            now = time.monotonic()
+            data = json.loads(msg.data)
+            if data.get("type") == "call.offered":
+                arrived.setdefault((data["call_id"], data["device_channel"]), now)
+                sizes.append(len(msg.data))
+
+    return session, asyncio.create_task(read())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--redis-url", default="")
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
