@@ -18,7 +18,7 @@ from crm_core.clock import Clock
 from crm_core.customers import CustomerService
 from crm_core.users import active_user_by_extension
 from cti.agents import extension_of
-from cti.bus import Bus
+from cti.bus import Bus, publish_soon
 from cti.events import CallAnswered, CallEnded, CallOffered, CallOfferWithdrawn, DomainEvent
 from web.hub import AGENT_EVENTS, RESEND_PENDING
 
@@ -38,7 +38,9 @@ class PopPipeline:
         self.region = region
         # user id -> device channel -> the pop shown while that phone rings
         self.ringing: defaultdict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self._resends: set[asyncio.Task[None]] = set()
+        # call -> agent interface -> user: who was offered it, so that what follows the offer
+        # (withdrawn, answered, ended) goes to the same user without another lookup
+        self.offered_to: defaultdict[str, dict[str, int]] = defaultdict(dict)
 
     async def start(self) -> None:
         await self.bus.subscribe(RESEND_PENDING, self._on_resend)
@@ -55,21 +57,23 @@ class PopPipeline:
         if isinstance(event, CallOffered):
             await self._offered(event)
         elif isinstance(event, CallOfferWithdrawn):
-            await self._to_agent(event.agent_interface, {
+            await self._to_agent(event.linked_id, event.agent_interface, {
                 "type": "call.withdrawn", "call_id": event.linked_id,
                 "device_channel": event.device_channel, "reason": str(event.reason),
             }, ringing_done=event.device_channel)
         elif isinstance(event, CallAnswered):
-            await self._to_agent(event.agent_interface, {
+            await self._to_agent(event.linked_id, event.agent_interface, {
                 "type": "call.answered", "call_id": event.linked_id,
                 "device_channel": event.device_channel, "queue": event.queue,
                 "wait_seconds": round(event.wait_seconds, 1),
             }, ringing_done=event.device_channel)
-        elif isinstance(event, CallEnded) and event.agent_interface:
-            await self._to_agent(event.agent_interface, {
-                "type": "call.ended", "call_id": event.linked_id, "outcome": str(event.outcome),
-                "talk_seconds": round(event.talk_seconds, 1),
-            })
+        elif isinstance(event, CallEnded):
+            if event.agent_interface:
+                await self._to_agent(event.linked_id, event.agent_interface, {
+                    "type": "call.ended", "call_id": event.linked_id,
+                    "outcome": str(event.outcome), "talk_seconds": round(event.talk_seconds, 1),
+                })
+            self.offered_to.pop(event.linked_id, None)
 
     async def _offered(self, event: CallOffered) -> None:
         user_id = await self._user_for(event.agent_interface)
@@ -91,16 +95,18 @@ class PopPipeline:
             "lookup": lookup.as_dict(), "offered_at": event.at,
         }
         self.ringing[user_id][event.device_channel] = message
+        self.offered_to[event.linked_id][event.agent_interface] = user_id
         await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
         log.info("pop.sent", agent=event.agent_interface, call_id=event.linked_id,
                  lookup=lookup.kind)
 
     async def _to_agent(
-        self, interface: str, message: dict[str, Any], *, ringing_done: str | None = None
+        self, linked_id: str, interface: str, message: dict[str, Any], *,
+        ringing_done: str | None = None,
     ) -> None:
-        user_id = await self._user_for(interface)
+        user_id = self.offered_to.get(linked_id, {}).get(interface)
         if user_id is None:
-            return
+            return  # never popped (no such agent, or offered before this instance started)
         if ringing_done is not None:
             self.ringing[user_id].pop(ringing_done, None)
         await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
@@ -116,8 +122,4 @@ class PopPipeline:
         if not isinstance(user_id, int):
             return
         for pop in list(self.ringing.get(user_id, {}).values()):
-            task = asyncio.get_running_loop().create_task(
-                self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": pop})
-            )
-            self._resends.add(task)
-            task.add_done_callback(self._resends.discard)
+            publish_soon(self.bus, AGENT_EVENTS, {"user_id": user_id, "message": pop})

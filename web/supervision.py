@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from cti.agents import AgentSnapshot
-from cti.bus import Bus
+from cti.bus import Bus, publish_soon
 from cti.events import (
     AgentActivityChanged,
     AgentDeviceStateChanged,
@@ -40,7 +40,6 @@ class SupervisorFeed:
         self.telephony = telephony
         self.events = events
         self.bus = bus
-        self._sending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.bus.subscribe(RESEND_AGENTS, self._on_resend)
@@ -58,7 +57,4 @@ class SupervisorFeed:
 
     def _on_resend(self, _channel: str, _message: dict[str, Any]) -> None:
         for snapshot in self.telephony.agents.agents():
-            task = asyncio.get_running_loop().create_task(
-                self.bus.publish(MONITOR_EVENTS, agent_row(snapshot)))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            publish_soon(self.bus, MONITOR_EVENTS, agent_row(snapshot))

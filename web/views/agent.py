@@ -42,12 +42,6 @@ async def desktop(request: web.Request) -> web.Response:
     })
 
 
-@routes.get("/supervisor")
-@requires("campaigns.monitor")
-async def supervisor(request: web.Request) -> web.Response:
-    return render(request, "supervisor.html")
-
-
 @api.route("POST", "/agent/state", summary="Go ready, pause with a reason, or leave the queues",
            access="calls.handle", body=AgentStateInput, tag="agent")
 async def set_state(request: web.Request, data: AgentStateInput) -> object:
