@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     agent_interface: str = "PJSIP/{extension}"
     # Queues an agent joins when going ready, unless they choose.
     agent_default_queues: list[str] = Field(default_factory=lambda: ["sales"])
+    # After a call the agent is paused ("wrap-up") for at most this long, or until they send
+    # the disposition; 0 turns wrap-up off.
+    wrapup_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # How often pauses are checked against their reason's time limit.
+    pause_check_seconds: float = Field(default=5.0, gt=0)
     simulator_scenario: str = "demo"
     simulator_seed: int = 1
     simulator_speed: float = Field(default=1.0, gt=0)

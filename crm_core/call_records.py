@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.customers import CustomerService
+from crm_core.interactions import attach_wrap_up
 from crm_core.models import CallRecord
 from crm_core.phones import normalise
 from crm_core.users import active_user_by_extension
@@ -60,7 +61,7 @@ async def record_call(
         if len({m.customer_id for m in matches}) == 1:
             customer_id = matches[0].customer_id
     agent = await active_user_by_extension(session, call.agent_extension)
-    session.add(CallRecord(
+    record = CallRecord(
         linked_id=call.linked_id, direction=call.direction, outcome=call.outcome,
         caller_raw=call.caller_number[:64], caller_e164=number.e164,
         customer_number=call.customer_number[:64], queue=call.queue[:64],
@@ -71,6 +72,8 @@ async def record_call(
         hangup_cause=call.hangup_cause or None,
         callback_needed=call.direction == "inbound" and call.outcome == "abandoned",
         recorded_at=now,
-    ))
+    )
+    session.add(record)
+    await attach_wrap_up(session, record)
     await session.commit()
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit
@@ -23,6 +23,18 @@ class NumberMatch:
     customer_name: str
     contact_id: int | None
     contact_name: str | None
+
+
+def number_matches(e164: str, limit: int) -> Select[tuple[int, str, int | None, str | None]]:
+    """Customers (and the contact, if any) owning a number: the caller lookup's one query."""
+    return (
+        select(Customer.id, Customer.name, Contact.id, Contact.name)
+        .join(PhoneNumber, PhoneNumber.customer_id == Customer.id)
+        .outerjoin(Contact, Contact.id == PhoneNumber.contact_id)
+        .where(PhoneNumber.e164 == e164)
+        .order_by(Customer.id)
+        .limit(limit)
+    )
 
 
 class CustomerService:
@@ -66,15 +78,8 @@ class CustomerService:
         return numbers
 
     async def find_by_number(self, e164: str, *, limit: int = 20) -> list[NumberMatch]:
-        rows = await self.session.execute(
-            select(Customer.id, Customer.name, Contact.id, Contact.name)
-            .join(PhoneNumber, PhoneNumber.customer_id == Customer.id)
-            .outerjoin(Contact, Contact.id == PhoneNumber.contact_id)
-            .where(PhoneNumber.e164 == e164)
-            .order_by(Customer.id)
-            .limit(limit)
-        )
-        return [NumberMatch(*row) for row in rows]
+        return [NumberMatch(*row) for row in await self.session.execute(
+            number_matches(e164, limit))]
 
     async def find_by_account(self, account_number: str) -> Customer | None:
         return await self.session.scalar(

@@ -39,7 +39,7 @@ from web.hub import Hub, sweep_ended_sessions
 from web.metrics import Metrics
 from web.middlewares import authenticate, csrf, request_context
 from web.pbx import pbx_context
-from web.views import admin, agent, auth, docs, health, home, supervisor, ws
+from web.views import admin, agent, auth, customers, docs, health, home, supervisor, ws
 
 HERE = Path(__file__).parent
 log = structlog.get_logger("web")
@@ -79,7 +79,7 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
-    for module in (auth, home, admin, agent, supervisor, docs, health, ws):
+    for module in (auth, home, admin, agent, customers, supervisor, docs, health, ws):
         app.router.add_routes(module.routes)
     api.add_to(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)

@@ -32,6 +32,8 @@ link_key = web.AppKey("link", "AmiLink")
 telephony_key = web.AppKey("telephony", "Telephony")
 simulator_key = web.AppKey("simulator", "RunningSimulator")
 recorder_key = web.AppKey("recorder", "CallRecorder")
+directory_key = web.AppKey("directory", "AgentDirectory")
+agent_calls_key = web.AppKey("agent_calls", "AgentCalls")
 
 # Per-request state.
 principal_key = web.RequestKey("principal", "Principal")

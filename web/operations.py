@@ -28,6 +28,7 @@ from web.appkeys import (
     passwords_key,
     session_policy_key,
 )
+from web.directory import announce_directory_changed
 from web.hub import announce_sessions_ended
 from web.principal import actor, require_principal
 from web.security import client_ip
@@ -85,7 +86,8 @@ async def create_user(request: web.Request, data: UserCreate) -> User:
     async with request.app[db_key]() as db:
         user = await _users(request, db).create(data, actor(request))
         await db.commit()
-        return user
+    await announce_directory_changed(request.app[bus_key])
+    return user
 
 
 async def update_user(request: web.Request, user_id: int, data: UserUpdate) -> User:
@@ -95,6 +97,7 @@ async def update_user(request: web.Request, user_id: int, data: UserUpdate) -> U
         await db.commit()
         user = await service.get(user_id)
     await announce_sessions_ended(request.app[bus_key], ended, "disabled")
+    await announce_directory_changed(request.app[bus_key])
     return user
 
 

@@ -14,13 +14,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from config.settings import Settings
+from cti.agent_calls import AgentCalls
 from cti.ami.link import AmiLink, LinkConfig
 from cti.events import DomainEvent
 from cti.telephony import Telephony
 from web.appkeys import (
+    agent_calls_key,
     bus_key,
     clock_key,
     db_key,
+    directory_key,
     link_key,
     metrics_key,
     recorder_key,
@@ -29,9 +32,11 @@ from web.appkeys import (
     telephony_key,
 )
 from web.call_recording import CallRecorder
+from web.directory import AgentDirectory
 from web.outbox import Outbox
 from web.pops import PopPipeline
 from web.supervision import SupervisorFeed
+from web.wrapup import WrapUpKeeper
 
 log = structlog.get_logger("cti")
 
@@ -68,8 +73,13 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
         app[telephony_key] = telephony
         app[link_key] = link
         app[metrics_key].registry.register(LinkCollector(link, telephony))
+        directory = AgentDirectory(app[db_key], app[bus_key])
+        await directory.start()
+        calls = AgentCalls()
+        app[directory_key] = directory
+        app[agent_calls_key] = calls
         pops = PopPipeline(events=telephony.subscribe(), db=app[db_key], bus=app[bus_key],
-                           clock=app[clock_key], region=settings.default_region)
+                           directory=directory, calls=calls, region=settings.default_region)
         await pops.start()
         recorder = CallRecorder(
             events=telephony.subscribe(), db=app[db_key], clock=app[clock_key],
@@ -77,9 +87,15 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
             outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
         )
         app[recorder_key] = recorder
-        supervision = SupervisorFeed(telephony=telephony, events=telephony.subscribe(),
-                                     bus=app[bus_key])
+        supervision = SupervisorFeed(
+            telephony=telephony, events=telephony.subscribe(), bus=app[bus_key],
+            directory=directory, db=app[db_key], clock=app[clock_key],
+            check_seconds=settings.pause_check_seconds)
         await supervision.start()
+        wrapup = WrapUpKeeper(events=telephony.subscribe(), telephony=telephony, link=link,
+                              bus=app[bus_key], directory=directory,
+                              seconds=settings.wrapup_seconds)
+        await wrapup.start()
         link_task = asyncio.create_task(link.run(), name="ami-link")
         workers = [
             asyncio.create_task(log_domain_events(telephony.subscribe()), name="cti-log"),
@@ -87,6 +103,9 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(recorder.collect(), name="call-ends"),
             asyncio.create_task(recorder.outbox.run(recorder.write), name="call-records"),
             asyncio.create_task(supervision.run(), name="supervision"),
+            asyncio.create_task(supervision.watch_pauses(), name="pause-limits"),
+            asyncio.create_task(wrapup.run(), name="wrap-up"),
+            asyncio.create_task(directory.run(), name="agent-directory"),
         ]
         yield
         await link.stop()

@@ -14,12 +14,17 @@ import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.cards import lookup_caller
-from crm_core.clock import Clock
-from crm_core.customers import CustomerService
-from crm_core.users import active_user_by_extension
-from cti.agents import extension_of
+from cti.agent_calls import AgentCalls
 from cti.bus import Bus, publish_soon
-from cti.events import CallAnswered, CallEnded, CallOffered, CallOfferWithdrawn, DomainEvent
+from cti.events import (
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallOfferWithdrawn,
+    CallTransferred,
+    DomainEvent,
+)
+from web.directory import AgentDirectory
 from web.hub import AGENT_EVENTS, RESEND_PENDING
 
 log = structlog.get_logger("web.pops")
@@ -29,18 +34,16 @@ log = structlog.get_logger("web.pops")
 class PopPipeline:
     def __init__(
         self, *, events: asyncio.Queue[DomainEvent], db: async_sessionmaker, bus: Bus,
-        clock: Clock, region: str,
+        directory: AgentDirectory, calls: AgentCalls, region: str,
     ) -> None:
         self.events = events
         self.db = db
         self.bus = bus
-        self.clock = clock
+        self.directory = directory
+        self.calls = calls
         self.region = region
         # user id -> device channel -> the pop shown while that phone rings
         self.ringing: defaultdict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
-        # call -> agent interface -> user: who was offered it, so that what follows the offer
-        # (withdrawn, answered, ended) goes to the same user without another lookup
-        self.offered_to: defaultdict[str, dict[str, int]] = defaultdict(dict)
 
     async def start(self) -> None:
         await self.bus.subscribe(RESEND_PENDING, self._on_resend)
@@ -48,6 +51,7 @@ class PopPipeline:
     async def run(self) -> None:
         while True:
             event = await self.events.get()
+            self.calls.apply(event)
             try:
                 await self.handle(event)
             except Exception:
@@ -57,34 +61,40 @@ class PopPipeline:
         if isinstance(event, CallOffered):
             await self._offered(event)
         elif isinstance(event, CallOfferWithdrawn):
-            await self._to_agent(event.linked_id, event.agent_interface, {
+            await self._to_agent(event.agent_interface, {
                 "type": "call.withdrawn", "call_id": event.linked_id,
                 "device_channel": event.device_channel, "reason": str(event.reason),
             }, ringing_done=event.device_channel)
         elif isinstance(event, CallAnswered):
-            await self._to_agent(event.linked_id, event.agent_interface, {
+            await self._to_agent(event.agent_interface, {
                 "type": "call.answered", "call_id": event.linked_id,
                 "device_channel": event.device_channel, "queue": event.queue,
-                "wait_seconds": round(event.wait_seconds, 1),
+                "direction": str(event.direction), "wait_seconds": round(event.wait_seconds, 1),
+                "at": event.at,
             }, ringing_done=event.device_channel)
-        elif isinstance(event, CallEnded):
-            if event.agent_interface:
-                await self._to_agent(event.linked_id, event.agent_interface, {
-                    "type": "call.ended", "call_id": event.linked_id,
-                    "outcome": str(event.outcome), "talk_seconds": round(event.talk_seconds, 1),
+        elif isinstance(event, CallTransferred):
+            for interface in self._interfaces_on(event.transferer_channel):
+                await self._to_agent(interface, {
+                    "type": "call.transferred", "call_id": event.linked_id,
+                    "kind": str(event.kind), "target": event.target,
                 })
-            self.offered_to.pop(event.linked_id, None)
+        elif isinstance(event, CallEnded) and event.agent_interface:
+            await self._to_agent(event.agent_interface, {
+                "type": "call.ended", "call_id": event.linked_id,
+                "outcome": str(event.outcome), "talk_seconds": round(event.talk_seconds, 1),
+                "answered": event.answered_at is not None,
+            })
 
     async def _offered(self, event: CallOffered) -> None:
-        user_id = await self._user_for(event.agent_interface)
+        user_id = await self.directory.resolve(event.agent_interface)
         if user_id is None:
             log.info("pop.no_agent", agent=event.agent_interface, call_id=event.linked_id)
             return
         async with self.db() as db:
             lookup = await lookup_caller(
-                db, CustomerService(db, clock=self.clock, region=self.region),
-                caller_number=event.caller_number, restricted=event.presentation_restricted,
-                variables=dict(event.variables), region=self.region,
+                db, caller_number=event.caller_number,
+                restricted=event.presentation_restricted, variables=dict(event.variables),
+                region=self.region,
             )
         message = {
             "type": "call.offered", "call_id": event.linked_id,
@@ -95,27 +105,24 @@ class PopPipeline:
             "lookup": lookup.as_dict(), "offered_at": event.at,
         }
         self.ringing[user_id][event.device_channel] = message
-        self.offered_to[event.linked_id][event.agent_interface] = user_id
         await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
         log.info("pop.sent", agent=event.agent_interface, call_id=event.linked_id,
                  lookup=lookup.kind)
 
     async def _to_agent(
-        self, linked_id: str, interface: str, message: dict[str, Any], *,
-        ringing_done: str | None = None,
+        self, interface: str, message: dict[str, Any], *, ringing_done: str | None = None,
     ) -> None:
-        user_id = self.offered_to.get(linked_id, {}).get(interface)
+        user_id = self.directory.user_for(interface)
         if user_id is None:
-            return  # never popped (no such agent, or offered before this instance started)
+            return  # no user at that phone: nobody to tell
         if ringing_done is not None:
             self.ringing[user_id].pop(ringing_done, None)
         await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
 
-    async def _user_for(self, interface: str) -> int | None:
-        # Asked each time (an indexed read): an extension given to another agent counts at once.
-        async with self.db() as db:
-            user = await active_user_by_extension(db, extension_of(interface))
-        return user.id if user else None
+    def _interfaces_on(self, channel: str) -> list[str]:
+        """The agent(s) whose phone is this channel (the transferer of a transfer)."""
+        return [interface for interface, call in self.calls.items()
+                if call.device_channel == channel]
 
     def _on_resend(self, _channel: str, message: dict[str, Any]) -> None:
         user_id = message.get("user_id")

@@ -3,7 +3,14 @@
 from crm_core.models.audit import AuditEntry
 from crm_core.models.base import Base
 from crm_core.models.calls import CallRecord
-from crm_core.models.customers import Contact, Customer, PhoneNumber
+from crm_core.models.customers import (
+    Contact,
+    Customer,
+    Interaction,
+    Order,
+    PhoneNumber,
+    ServiceRequest,
+)
 from crm_core.models.dictionary import DictionaryEntry
 from crm_core.models.users import LoginAttempt, Role, RolePermission, User, UserSession
 
@@ -14,10 +21,13 @@ __all__ = [
     "Contact",
     "Customer",
     "DictionaryEntry",
+    "Interaction",
     "LoginAttempt",
+    "Order",
     "PhoneNumber",
     "Role",
     "RolePermission",
+    "ServiceRequest",
     "User",
     "UserSession",
 ]

@@ -36,6 +36,8 @@ class CallRecord(Base):
     talk_seconds: Mapped[float] = mapped_column(default=0.0)
     hangup_cause: Mapped[int | None]
     disposition: Mapped[str | None] = mapped_column(String(64))
+    # From the call's end to the agent's disposition (None until the agent wraps up).
+    wrapup_seconds: Mapped[float | None]
     # Abandoned inbound calls go to the callback list (the dialer takes them from there).
     callback_needed: Mapped[bool] = mapped_column(default=False)
     recorded_at: Mapped[datetime]

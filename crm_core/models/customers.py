@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_core.models.base import Base
@@ -60,3 +60,52 @@ class PhoneNumber(Base):
     label: Mapped[str] = mapped_column(String(32), default="")
     customer: Mapped[Customer] = relationship(back_populates="numbers")
     contact: Mapped[Contact | None] = relationship(back_populates="numbers")
+
+
+class Order(Base):
+    """A customer's order; the card shows the open ones."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_status", "customer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))  # open, shipped, closed, cancelled
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    amount_cents: Mapped[int] = mapped_column(default=0)  # integer cents: no float money
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    placed_at: Mapped[datetime]
+
+
+class ServiceRequest(Base):
+    """A customer's service ticket; the card shows the open ones."""
+
+    __tablename__ = "service_requests"
+    __table_args__ = (Index("ix_service_requests_customer_status", "customer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    service_type: Mapped[str | None] = mapped_column(String(64))  # dictionary: service_type
+    subject: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(32))  # open, pending, closed
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class Interaction(Base):
+    """Something that happened with a customer: a call's disposition and notes (linked to its
+    call record by Linkedid), or a note written outside a call."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_customer_at", "customer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"))  # None: a caller never identified
+    call_linked_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # call, note
+    disposition: Mapped[str | None] = mapped_column(String(64))  # dictionary: disposition
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]

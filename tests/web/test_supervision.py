@@ -1,4 +1,5 @@
-"""The supervisor sees agents' live state over the websocket; agents' tabs do not."""
+"""The supervisor sees every agent's live state over the websocket; an agent sees only their
+own (as the PBX reports it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ async def test_the_team_lead_sees_an_agent_go_ready_and_ring(aiohttp_client, ser
     app = service.app
     await add_user(app, "lead", "team_lead")
     await add_user(app, "ann", "inbound_agent", extension="1001")
+    await add_user(app, "bob", "inbound_agent", extension="1002")
     await web_login(service, "lead")
     board = await service.ws_connect("/ws", headers=same_origin(service))
     agent_browser = await aiohttp_client(service.server)
@@ -27,8 +29,13 @@ async def test_the_team_lead_sees_an_agent_go_ready_and_ring(aiohttp_client, ser
     while row["activity"] != "ringing":
         row = (await next_of(board, "agent.state"))["agent"]
     assert row["linked_id"]
+    await agent_ready(app, "1002")
+    seen_by_ann = []
     with pytest.raises(asyncio.TimeoutError):
-        await next_of(agent_tab, "agent.state", timeout=0.3)
+        while True:
+            seen_by_ann.append((await next_of(agent_tab, "agent.state", timeout=0.5))["agent"])
+    assert seen_by_ann and {r["interface"] for r in seen_by_ann} == {"PJSIP/1001"}
+    assert seen_by_ann[-1]["activity"] == "ringing"
 
     late = await service.ws_connect("/ws", headers=same_origin(service))
     assert (await next_of(late, "agent.state", timeout=3))["agent"]["interface"] == "PJSIP/1001"

@@ -1,0 +1,83 @@
+"""Who answers at each extension: the agents' directory, held in memory so that a ringing
+phone turns into its user without a database read on the pop's path.
+
+Loaded at start, reloaded when a user changes (the change is announced on the bus, so every
+instance hears it) and every `refresh_seconds` (users created from the command line)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core.models import User
+from crm_core.users import active_user_by_extension
+from cti.agents import extension_of
+from cti.bus import Bus
+
+log = structlog.get_logger("web.directory")
+DIRECTORY_CHANGED = "directory.changed"
+
+
+class AgentDirectory:
+    def __init__(self, db: async_sessionmaker, bus: Bus, *, refresh_seconds: float = 60.0,
+                 ) -> None:
+        self.db = db
+        self.bus = bus
+        self.refresh_seconds = refresh_seconds
+        self._users: dict[str, int] = {}  # extension -> user id
+        self._extensions: dict[int, str] = {}
+        self._reload: asyncio.Event = asyncio.Event()
+
+    def user_for(self, interface: str) -> int | None:
+        return self._users.get(extension_of(interface))
+
+    async def resolve(self, interface: str) -> int | None:
+        """The user at this phone; a phone not in the directory is looked up (a user made
+        since the last load, e.g. from the command line) and remembered."""
+        extension = extension_of(interface)
+        user_id = self._users.get(extension)
+        if user_id is None and extension:
+            async with self.db() as db:
+                user = await active_user_by_extension(db, extension)
+            if user is not None:
+                user_id = self._users[extension] = user.id
+                self._extensions[user.id] = extension
+        return user_id
+
+    def extension_of_user(self, user_id: int) -> str | None:
+        return self._extensions.get(user_id)
+
+    async def load(self) -> None:
+        async with self.db() as db:
+            rows = (await db.execute(select(User.extension, User.id).where(
+                User.extension.is_not(None), User.is_active.is_(True)))).all()
+        self._users = {extension: user_id for extension, user_id in rows if extension}
+        self._extensions = {user_id: extension for extension, user_id in self._users.items()}
+        log.info("directory.loaded", agents=len(self._users))
+
+    async def start(self) -> None:
+        await self.load()
+        await self.bus.subscribe(DIRECTORY_CHANGED, self._on_changed)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._reload.wait(), self.refresh_seconds)
+            except TimeoutError:
+                pass
+            self._reload.clear()
+            try:
+                await self.load()
+            except Exception:  # the database may be away: keep the last good directory
+                log.warning("directory.reload_failed", exc_info=True)
+
+    def _on_changed(self, _channel: str, _message: dict[str, Any]) -> None:
+        self._reload.set()
+
+
+async def announce_directory_changed(bus: Bus) -> None:
+    await bus.publish(DIRECTORY_CHANGED, {})
