@@ -62,3 +62,9 @@ class AgentCalls:
 
     def items(self) -> list[tuple[str, AgentCall]]:
         return list(self._by_agent.items())
+
+    def forget(self, interface: str, linked_id: str) -> None:
+        """A click-to-call the PBX refused: it never began."""
+        held = self._by_agent.get(interface)
+        if held is not None and held.linked_id == linked_id:
+            del self._by_agent[interface]

@@ -39,7 +39,18 @@ from web.hub import Hub, sweep_ended_sessions
 from web.metrics import Metrics
 from web.middlewares import authenticate, csrf, request_context
 from web.pbx import pbx_context
-from web.views import admin, agent, auth, customers, docs, health, home, supervisor, ws
+from web.views import (
+    admin,
+    agent,
+    auth,
+    calls,  # noqa: F401 (API operations only: registered on import)
+    customers,
+    docs,
+    health,
+    home,
+    supervisor,
+    ws,
+)
 
 HERE = Path(__file__).parent
 log = structlog.get_logger("web")
@@ -81,7 +92,7 @@ def create_app(
     )
     for module in (auth, home, admin, agent, customers, supervisor, docs, health, ws):
         app.router.add_routes(module.routes)
-    api.add_to(app)
+    api.add_to(app)  # every view module's API operations, the call controls' among them
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
 
     app.cleanup_ctx.append(_database(migrate))

@@ -7,6 +7,7 @@ instance hears it) and every `refresh_seconds` (users created from the command l
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import structlog
@@ -20,6 +21,7 @@ from cti.bus import Bus
 
 log = structlog.get_logger("web.directory")
 DIRECTORY_CHANGED = "directory.changed"
+MISS_SECONDS = 5.0
 
 
 class AgentDirectory:
@@ -30,6 +32,7 @@ class AgentDirectory:
         self.refresh_seconds = refresh_seconds
         self._users: dict[str, int] = {}  # extension -> user id
         self._extensions: dict[int, str] = {}
+        self._missing: dict[str, float] = {}  # extension -> when it had no user
         self._reload: asyncio.Event = asyncio.Event()
 
     def user_for(self, interface: str) -> int | None:
@@ -40,13 +43,19 @@ class AgentDirectory:
         since the last load, e.g. from the command line) and remembered."""
         extension = extension_of(interface)
         user_id = self._users.get(extension)
-        if user_id is None and extension:
-            async with self.db() as db:
-                user = await active_user_by_extension(db, extension)
-            if user is not None:
-                user_id = self._users[extension] = user.id
-                self._extensions[user.id] = extension
-        return user_id
+        if user_id is not None or not extension:
+            return user_id
+        now = time.monotonic()
+        if now - self._missing.get(extension, -MISS_SECONDS) < MISS_SECONDS:
+            return None  # asked a moment ago: a phone without a user sends many events
+        async with self.db() as db:
+            user = await active_user_by_extension(db, extension)
+        if user is None:
+            self._missing[extension] = now
+            return None
+        self._users[extension] = user.id
+        self._extensions[user.id] = extension
+        return user.id
 
     def extension_of_user(self, user_id: int) -> str | None:
         return self._extensions.get(user_id)
@@ -57,6 +66,7 @@ class AgentDirectory:
                 User.extension.is_not(None), User.is_active.is_(True)))).all()
         self._users = {extension: user_id for extension, user_id in rows if extension}
         self._extensions = {user_id: extension for extension, user_id in self._users.items()}
+        self._missing.clear()
         log.info("directory.loaded", agents=len(self._users))
 
     async def start(self) -> None:

@@ -112,7 +112,7 @@ class PopPipeline:
     async def _to_agent(
         self, interface: str, message: dict[str, Any], *, ringing_done: str | None = None,
     ) -> None:
-        user_id = self.directory.user_for(interface)
+        user_id = await self.directory.resolve(interface)
         if user_id is None:
             return  # no user at that phone: nobody to tell
         if ringing_done is not None:

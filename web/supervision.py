@@ -84,7 +84,7 @@ class SupervisorFeed:
         else:
             message = agent_row(snapshot, self.paused_since.get(interface))
         await self.bus.publish(MONITOR_EVENTS, message)
-        user_id = self.directory.user_for(interface)
+        user_id = await self.directory.resolve(interface)
         if user_id is not None:
             await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
 

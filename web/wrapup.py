@@ -61,7 +61,7 @@ class WrapUpKeeper:
             log.warning("wrapup.pause_failed", agent=interface, call_id=call_id, error=str(exc))
             return
         log.info("wrapup.started", agent=interface, call_id=call_id, seconds=self.seconds)
-        user_id = self.directory.user_for(interface)
+        user_id = await self.directory.resolve(interface)
         if user_id is not None:
             await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": {
                 "type": "wrapup.started", "call_id": call_id, "seconds": self.seconds}})

@@ -11,15 +11,15 @@ from pydantic import Field, StringConstraints
 
 from crm_core.dictionary import DictionaryService
 from crm_core.errors import InvalidInput
-from crm_core.models import User
 from crm_core.schemas import Input
 from cti.ami import actions
 from cti.ami.errors import ActionFailed, AmiError
 from web.access import requires
 from web.api.endpoints import api
-from web.appkeys import clock_key, db_key, link_key, settings_key
+from web.appkeys import clock_key, db_key, settings_key
 from web.principal import require_principal
 from web.render import render
+from web.views.calls import my_phone, pbx_link
 
 routes = web.RouteTableDef()
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -35,10 +35,12 @@ class AgentStateInput(Input):
 @requires("calls.handle")
 async def desktop(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
-        reasons = await DictionaryService(db, clock=request.app[clock_key]).entries(
-            "pause_reason", active_only=True)
+        dictionary = DictionaryService(db, clock=request.app[clock_key])
+        reasons = await dictionary.entries("pause_reason", active_only=True)
+        dispositions = await dictionary.entries("disposition", active_only=True)
     return render(request, "agent.html", {
-        "reasons": reasons, "queues": request.app[settings_key].agent_default_queues,
+        "reasons": reasons, "dispositions": dispositions,
+        "queues": request.app[settings_key].agent_default_queues,
     })
 
 
@@ -47,20 +49,14 @@ async def desktop(request: web.Request) -> web.Response:
 async def set_state(request: web.Request, data: AgentStateInput) -> object:
     who = require_principal(request)
     settings = request.app[settings_key]
-    link = request.app.get(link_key)
-    if link is None:
-        raise web.HTTPServiceUnavailable(reason="no PBX is configured")
-    async with request.app[db_key]() as db:
-        user = await db.get(User, who.user_id)
-        extension = user.extension if user else None
-        if data.state == "paused":
+    link = pbx_link(request)
+    if data.state == "paused":
+        async with request.app[db_key]() as db:
             codes = {e.code for e in await DictionaryService(
                 db, clock=request.app[clock_key]).entries("pause_reason", active_only=True)}
-            if data.reason not in codes:
-                raise InvalidInput("choose a pause reason from the dictionary", field="reason")
-    if not extension:
-        raise InvalidInput("your user has no phone extension", field="extension")
-    interface = settings.agent_interface.format(extension=extension)
+        if data.reason not in codes:
+            raise InvalidInput("choose a pause reason from the dictionary", field="reason")
+    _user, interface = await my_phone(request)
     queues = data.queues or settings.agent_default_queues
     try:
         for queue in queues:
