@@ -2,8 +2,9 @@
 or customer id first, then the caller's number), and the customer card (who they are, their
 contacts and numbers, open orders, open service requests, the last interactions).
 
-Written against a synchronous Session and run with ``AsyncSession.run_sync``: the same queries
-serve every database, and the whole lookup is one trip into the driver's context."""
+Written against a synchronous Connection (column queries, no ORM objects: it runs on every
+pop) and run with ``run_sync`` on the async connection, or directly on SQLite's reader: the
+same queries serve every database."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_core.customers import number_matches
-from crm_core.models import Customer, Interaction, Order, ServiceRequest, User
+from crm_core.customers import NUMBER_MATCHES
+from crm_core.models import (
+    Contact,
+    Customer,
+    Interaction,
+    Order,
+    PhoneNumber,
+    ServiceRequest,
+    User,
+)
 from crm_core.phones import Number, NumberKind, normalise
 
 # Channel variables the IVR may set (manager.conf channelvars): they decide the pop first.
@@ -53,84 +61,105 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def load_card(session: Session, customer: Customer | int) -> dict[str, Any] | None:
-    if isinstance(customer, int):
-        found = session.get(Customer, customer)
-        if found is None:
-            return None
-        customer = found
-    orders = session.scalars(
-        select(Order).where(Order.customer_id == customer.id, Order.status.in_(OPEN_ORDER))
-        .order_by(Order.placed_at.desc()).limit(CARD_ITEMS))
-    requests = session.scalars(
-        select(ServiceRequest)
-        .where(ServiceRequest.customer_id == customer.id,
-               ServiceRequest.status.in_(OPEN_REQUEST))
-        .order_by(ServiceRequest.opened_at.desc()).limit(CARD_ITEMS))
-    interactions = session.execute(
-        select(Interaction, User.display_name)
-        .outerjoin(User, User.id == Interaction.user_id)
-        .where(Interaction.customer_id == customer.id)
-        .order_by(Interaction.created_at.desc(), Interaction.id.desc()).limit(CARD_ITEMS))
+# Built once: building a statement costs more than SQLite takes to run it.
+_ID = bindparam("customer_id")
+_CUSTOMER = select(Customer.id, Customer.name, Customer.account_number, Customer.level,
+                   Customer.region, Customer.churn_flag).where(Customer.id == _ID)
+_NUMBERS = (select(PhoneNumber.raw, PhoneNumber.e164, PhoneNumber.label)
+            .where(PhoneNumber.customer_id == _ID).order_by(PhoneNumber.id))
+_CONTACTS = (select(Contact.id, Contact.name, Contact.title, Contact.email, Contact.is_primary)
+             .where(Contact.customer_id == _ID).order_by(Contact.id))
+_OPEN_ORDERS = (select(Order.reference, Order.status, Order.summary, Order.amount_cents,
+                       Order.currency, Order.placed_at)
+                .where(Order.customer_id == _ID, Order.status.in_(OPEN_ORDER))
+                .order_by(Order.placed_at.desc()).limit(CARD_ITEMS))
+_OPEN_REQUESTS = (select(ServiceRequest.id, ServiceRequest.subject, ServiceRequest.status,
+                         ServiceRequest.service_type, ServiceRequest.opened_at)
+                  .where(ServiceRequest.customer_id == _ID,
+                         ServiceRequest.status.in_(OPEN_REQUEST))
+                  .order_by(ServiceRequest.opened_at.desc()).limit(CARD_ITEMS))
+_LAST_INTERACTIONS = (select(Interaction.created_at, Interaction.kind, Interaction.disposition,
+                             User.display_name,
+                             func.substr(Interaction.notes, 1, NOTE_PREVIEW),
+                             Interaction.call_linked_id)
+                      .outerjoin(User, User.id == Interaction.user_id)
+                      .where(Interaction.customer_id == _ID)
+                      .order_by(Interaction.created_at.desc(), Interaction.id.desc())
+                      .limit(CARD_ITEMS))
+_BY_ACCOUNT = select(Customer.id).where(Customer.account_number == bindparam("account"))
+_BY_ID = select(Customer.id).where(Customer.id == _ID)
+
+
+def load_card(conn: Connection, customer_id: int) -> dict[str, Any] | None:
+    # Column queries on the connection, no ORM objects: the card is read on every pop.
+    key = {"customer_id": customer_id}
+    row = conn.execute(_CUSTOMER, key).first()
+    if row is None:
+        return None
+    numbers = conn.execute(_NUMBERS, key)
+    contacts = conn.execute(_CONTACTS, key)
+    orders = conn.execute(_OPEN_ORDERS, key)
+    requests = conn.execute(_OPEN_REQUESTS, key)
+    interactions = conn.execute(_LAST_INTERACTIONS, key)
     return {
-        "id": customer.id,
-        "name": customer.name,
-        "account_number": customer.account_number,
-        "level": customer.level,
-        "region": customer.region,
-        "churn_flag": customer.churn_flag,
-        "numbers": [{"raw": n.raw, "e164": n.e164, "label": n.label}
-                    for n in customer.numbers],
-        "contacts": [{"id": c.id, "name": c.name, "title": c.title, "email": c.email,
-                      "is_primary": c.is_primary} for c in customer.contacts],
-        "open_orders": [{"reference": o.reference, "status": o.status, "summary": o.summary,
-                         "amount": f"{o.amount_cents / 100:.2f}", "currency": o.currency,
-                         "placed_at": _iso(o.placed_at)} for o in orders],
-        "open_service_requests": [{"id": r.id, "subject": r.subject, "status": r.status,
-                                   "service_type": r.service_type,
-                                   "opened_at": _iso(r.opened_at)} for r in requests],
-        "last_interactions": [{"at": _iso(i.created_at), "kind": i.kind,
-                               "disposition": i.disposition, "agent": agent,
-                               "notes": i.notes[:NOTE_PREVIEW],
-                               "call_id": i.call_linked_id} for i, agent in interactions],
+        "id": row.id,
+        "name": row.name,
+        "account_number": row.account_number,
+        "level": row.level,
+        "region": row.region,
+        "churn_flag": row.churn_flag,
+        "numbers": [{"raw": raw, "e164": e164, "label": label} for raw, e164, label in numbers],
+        "contacts": [{"id": i, "name": name, "title": title, "email": email,
+                      "is_primary": primary} for i, name, title, email, primary in contacts],
+        "open_orders": [{"reference": ref, "status": status, "summary": summary,
+                         "amount": f"{cents / 100:.2f}", "currency": currency,
+                         "placed_at": _iso(placed)}
+                        for ref, status, summary, cents, currency, placed in orders],
+        "open_service_requests": [{"id": i, "subject": subject, "status": status,
+                                   "service_type": kind, "opened_at": _iso(opened)}
+                                  for i, subject, status, kind, opened in requests],
+        "last_interactions": [{"at": _iso(at), "kind": kind, "disposition": disposition,
+                               "agent": agent, "notes": notes, "call_id": call_id}
+                              for at, kind, disposition, agent, notes, call_id in interactions],
     }
 
 
 def lookup(
-    session: Session, *, caller_number: str, restricted: bool, variables: Mapping[str, str],
+    conn: Connection, *, caller_number: str, restricted: bool, variables: Mapping[str, str],
     region: str,
 ) -> CallerLookup:
     number = normalise(caller_number, region)
-    found = _by_ivr(session, variables)
+    found = _by_ivr(conn, variables)
     if found is not None:
-        customer, how = found
-        return CallerLookup("customer", number, how, [load_card(session, customer) or {}])
+        customer_id, how = found
+        return CallerLookup("customer", number, how, [load_card(conn, customer_id) or {}])
     if restricted or number.kind is NumberKind.WITHHELD:
         return CallerLookup("anonymous", Number(number.raw, NumberKind.WITHHELD))
     if number.kind is NumberKind.INVALID:
         return CallerLookup("anonymous", number)  # the raw value is shown, escaped
-    matches = session.execute(number_matches(number.e164, PICK_LIST_LIMIT + 1)).all()
+    matches = conn.execute(NUMBER_MATCHES, {"e164": number.e164,
+                                            "limit": PICK_LIST_LIMIT + 1}).all()
     ids = list(dict.fromkeys(customer_id for customer_id, *_ in matches))
     if not ids:
         return CallerLookup("new", number)
     if len(ids) == 1:
-        return CallerLookup("customer", number, "number", [load_card(session, ids[0]) or {}])
+        return CallerLookup("customer", number, "number", [load_card(conn, ids[0]) or {}])
     choices = [{"id": customer_id, "name": name, "contact": contact}
                for customer_id, name, _contact_id, contact in matches[:PICK_LIST_LIMIT]]
     return CallerLookup("choices", number, "number", choices)
 
 
-def _by_ivr(session: Session, variables: Mapping[str, str]) -> tuple[Customer, str] | None:
+def _by_ivr(conn: Connection, variables: Mapping[str, str]) -> tuple[int, str] | None:
     account = variables.get(ACCOUNT_VARIABLE, "").strip()
     if account:
-        customer = session.scalar(select(Customer).where(Customer.account_number == account))
-        if customer is not None:
-            return customer, "account"
+        found = conn.scalar(_BY_ACCOUNT, {"account": account})
+        if found is not None:
+            return found, "account"
     customer_id = variables.get(CUSTOMER_VARIABLE, "").strip()
     if customer_id.isdigit() and len(customer_id) < 19:
-        customer = session.get(Customer, int(customer_id))
-        if customer is not None:
-            return customer, "customer_id"
+        found = conn.scalar(_BY_ID, {"customer_id": int(customer_id)})
+        if found is not None:
+            return found, "customer_id"
     return None
 
 
@@ -138,10 +167,33 @@ async def lookup_caller(
     session: AsyncSession, *, caller_number: str, restricted: bool,
     variables: Mapping[str, str], region: str,
 ) -> CallerLookup:
-    return await session.run_sync(lambda sync: lookup(
+    conn = await session.connection()
+    return await conn.run_sync(lambda sync: lookup(
         sync, caller_number=caller_number, restricted=restricted, variables=variables,
         region=region))
 
 
+class CallerLookups:
+    """Runs the pop's lookup: on SQLite through a synchronous reader right on the event loop
+    (see ``crm_core.db.sqlite_reader``), elsewhere through the async session. The same
+    ``lookup`` either way."""
+
+    def __init__(self, db: async_sessionmaker, reader: Engine | None = None) -> None:
+        self.db = db
+        self.reader = reader
+
+    async def lookup(self, *, caller_number: str, restricted: bool,
+                     variables: Mapping[str, str], region: str) -> CallerLookup:
+        if self.reader is None:
+            async with self.db() as session:
+                return await lookup_caller(session, caller_number=caller_number,
+                                           restricted=restricted, variables=variables,
+                                           region=region)
+        with self.reader.connect() as conn:
+            return lookup(conn, caller_number=caller_number, restricted=restricted,
+                          variables=variables, region=region)
+
+
 async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, Any] | None:
-    return await session.run_sync(load_card, customer_id)
+    conn = await session.connection()
+    return await conn.run_sync(load_card, customer_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit
@@ -25,16 +25,16 @@ class NumberMatch:
     contact_name: str | None
 
 
-def number_matches(e164: str, limit: int) -> Select[tuple[int, str, int | None, str | None]]:
-    """Customers (and the contact, if any) owning a number: the caller lookup's one query."""
-    return (
-        select(Customer.id, Customer.name, Contact.id, Contact.name)
-        .join(PhoneNumber, PhoneNumber.customer_id == Customer.id)
-        .outerjoin(Contact, Contact.id == PhoneNumber.contact_id)
-        .where(PhoneNumber.e164 == e164)
-        .order_by(Customer.id)
-        .limit(limit)
-    )
+# Customers (and the contact, if any) owning a number: the caller lookup's one query. Built
+# once (it runs on every pop); execute with {"e164": ..., "limit": ...}.
+NUMBER_MATCHES: Select[tuple[int, str, int | None, str | None]] = (
+    select(Customer.id, Customer.name, Contact.id, Contact.name)
+    .join(PhoneNumber, PhoneNumber.customer_id == Customer.id)
+    .outerjoin(Contact, Contact.id == PhoneNumber.contact_id)
+    .where(PhoneNumber.e164 == bindparam("e164"))
+    .order_by(Customer.id)
+    .limit(bindparam("limit"))
+)
 
 
 class CustomerService:
@@ -79,7 +79,7 @@ class CustomerService:
 
     async def find_by_number(self, e164: str, *, limit: int = 20) -> list[NumberMatch]:
         return [NumberMatch(*row) for row in await self.session.execute(
-            number_matches(e164, limit))]
+            NUMBER_MATCHES, {"e164": e164, "limit": limit})]
 
     async def find_by_account(self, account_number: str) -> Customer | None:
         return await self.session.scalar(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 
@@ -26,6 +27,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def sqlite_reader(url: str) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for short reads made right on the event
+    loop (the screen pop's lookup): an indexed SQLite read takes microseconds, less than the
+    thread hop aiosqlite makes for every statement. None for other databases."""
+    if not url.startswith("sqlite"):
+        return None
+    engine = create_sync_engine(url.replace("+aiosqlite", "", 1), connect_args={"timeout": 0.1})
+    event.listen(engine, "connect", _reader_pragmas)
+    return engine
+
+
+def _reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Never wait long on a lock here: this connection runs on the event loop.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=100")
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 

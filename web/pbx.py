@@ -14,6 +14,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from config.settings import Settings
+from crm_core.cards import CallerLookups
+from crm_core.db import sqlite_reader
 from cti.agent_calls import AgentCalls
 from cti.ami.link import AmiLink, LinkConfig
 from cti.events import DomainEvent
@@ -78,8 +80,12 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
         calls = AgentCalls()
         app[directory_key] = directory
         app[agent_calls_key] = calls
-        pops = PopPipeline(events=telephony.subscribe(), db=app[db_key], bus=app[bus_key],
-                           directory=directory, calls=calls, region=settings.default_region)
+        reader = sqlite_reader(settings.effective_database_url)
+        if reader is not None:
+            stack.callback(reader.dispose)
+        pops = PopPipeline(events=telephony.subscribe(), lookups=CallerLookups(app[db_key], reader),
+                           bus=app[bus_key], directory=directory, calls=calls,
+                           region=settings.default_region)
         await pops.start()
         recorder = CallRecorder(
             events=telephony.subscribe(), db=app[db_key], clock=app[clock_key],

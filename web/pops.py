@@ -11,9 +11,8 @@ from collections import defaultdict
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from crm_core.cards import lookup_caller
+from crm_core.cards import CallerLookups
 from cti.agent_calls import AgentCalls
 from cti.bus import Bus, publish_soon
 from cti.events import (
@@ -33,11 +32,11 @@ log = structlog.get_logger("web.pops")
 
 class PopPipeline:
     def __init__(
-        self, *, events: asyncio.Queue[DomainEvent], db: async_sessionmaker, bus: Bus,
+        self, *, events: asyncio.Queue[DomainEvent], lookups: CallerLookups, bus: Bus,
         directory: AgentDirectory, calls: AgentCalls, region: str,
     ) -> None:
         self.events = events
-        self.db = db
+        self.lookups = lookups
         self.bus = bus
         self.directory = directory
         self.calls = calls
@@ -90,12 +89,9 @@ class PopPipeline:
         if user_id is None:
             log.info("pop.no_agent", agent=event.agent_interface, call_id=event.linked_id)
             return
-        async with self.db() as db:
-            lookup = await lookup_caller(
-                db, caller_number=event.caller_number,
-                restricted=event.presentation_restricted, variables=dict(event.variables),
-                region=self.region,
-            )
+        lookup = await self.lookups.lookup(
+            caller_number=event.caller_number, restricted=event.presentation_restricted,
+            variables=dict(event.variables), region=self.region)
         message = {
             "type": "call.offered", "call_id": event.linked_id,
             "device_channel": event.device_channel, "queue": event.queue, "dnis": event.dnis,

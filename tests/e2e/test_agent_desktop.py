@@ -1,4 +1,5 @@
-"""An agent at the desktop in chromium: goes ready, and the customer pops while the phone rings."""
+"""An agent at the desktop in chromium: goes ready, the customer pops while the phone rings, the
+agent hangs up, writes the disposition and notes, and finds them in the customer's history."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser
     popped = time.monotonic()
     assert not answered or answered[0] > popped
     await expect(pop).to_have_attribute("data-state", "talking", timeout=10_000)
+    await page.fill("#call-notes", "Asked about <i>delivery</i> 🙂")
+    await page.click("#hang-up")
+    await expect(page.locator("#wrap-up")).to_be_visible(timeout=5000)
+    await expect(page.locator("#state")).to_have_text("Wrap-up", timeout=5000)
+    await page.select_option("#disposition", "callback")
+    await page.click("#wrap-up button[type=submit]")
+    await expect(page.locator("#wrap-up")).to_be_hidden()
+    await expect(page.locator("#state")).to_have_text("Ready", timeout=5000)
+
     await page.select_option("#pause-reason", "lunch")
     await page.click("#go-pause")
-    await expect(page.locator("#state")).to_have_text("Paused")
+    await expect(page.locator("#state")).to_have_text("Paused: lunch")
+
+    customer = await (await page.context.new_page()).goto(
+        base_url + "/customers/" + await pop.get_attribute("data-customer-id"))
+    history = await customer.text()
+    assert "Asked about &lt;i&gt;delivery&lt;/i&gt; 🙂" in history and "callback" in history
