@@ -4,6 +4,7 @@ agent's browser shows the caller before the phone is answered, and nobody else's
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -104,3 +105,34 @@ async def test_caller_id_forms_decide_the_card(service, caller, kind, shown):
     pop = await next_of(tab, "call.offered")
     assert pop["lookup"]["kind"] == kind
     assert pop["lookup"]["number"]["raw"] == shown
+
+
+async def test_forged_websocket_messages_are_refused_and_logged(aiohttp_client, service):
+    from aiohttp import WSMsgType
+    from structlog.testing import capture_logs
+
+    app = service.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    bob = await add_user(app, "bob", "inbound_agent", extension="1002")
+    await web_login(service, "ann")
+    ann_tab = await agent_tab(service, "ann")
+    bob_browser = await aiohttp_client(service.server)
+    await web_login(bob_browser, "bob")
+    bob_tab = await agent_tab(bob_browser, "bob")
+
+    with capture_logs() as logs:
+        for forged in ({"type": "call.offered", "user_id": bob.id, "call_id": "x"},
+                       {"type": "agent.state", "user_id": bob.id}, "not json", [1, 2]):
+            await ann_tab.send_str(forged if isinstance(forged, str) else json.dumps(forged))
+            assert (await ann_tab.receive_json(timeout=3))["type"] == "error"
+    assert sum(1 for entry in logs if entry["event"] == "ws.message_refused") == 4
+    with pytest.raises(asyncio.TimeoutError):
+        await bob_tab.receive_json(timeout=0.3)  # nothing reached the agent it named
+
+    with capture_logs() as logs:
+        await ann_tab.send_str("x" * (64 * 1024))
+        closing = await ann_tab.receive(timeout=3)
+        assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+        assert ann_tab.close_code == 1009  # message too big
+        await asyncio.sleep(0.1)
+    assert any(entry["event"] == "ws.message_refused" for entry in logs)

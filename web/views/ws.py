@@ -35,6 +35,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await hub.ask_for_pending(conn)
     try:
         async for msg in ws:
+            if msg.type == WSMsgType.ERROR:  # e.g. larger than MAX_MESSAGE: aiohttp closes it
+                log.warning("ws.message_refused", user=conn.username, error=str(ws.exception()))
+                continue
             if msg.type != WSMsgType.TEXT:
                 continue
             await _on_message(request, conn, msg.data)
