@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import SYSTEM
 from crm_core.clock import Clock
-from crm_core.models import Contact, Customer, PhoneNumber
+from crm_core.models import Contact, Customer, Order, PhoneNumber, ServiceRequest
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
 from crm_core.users import UserService
@@ -97,5 +98,23 @@ async def load_demo_customers(session: AsyncSession, *, clock: Clock,
                                               f"{_LAST[n % len(_LAST)]}", title="Buyer",
                                          is_primary=True)]
         session.add(customer)
+        _demo_history(customer, n, now)
     await session.commit()
     return count
+
+
+_ITEMS = ("office chairs", "printer toner", "standing desk", "monitor arms", "paper, 40 boxes")
+_REQUESTS = ("Delivery arrived damaged", "Invoice shows the wrong address", "Warranty repair",
+             "Wants to change the delivery date")
+
+
+def _demo_history(customer: Customer, n: int, now: datetime) -> None:
+    """Some customers have open orders and service requests, so the demo's cards show them."""
+    if n % 3 == 0:
+        customer.orders = [Order(reference=f"SO-{50000 + n}", status="open",
+                                 summary=_ITEMS[n % len(_ITEMS)], amount_cents=1990 + n * 37,
+                                 currency="USD", placed_at=now - timedelta(days=n % 20))]
+    if n % 5 == 0:
+        customer.service_requests = [ServiceRequest(
+            subject=_REQUESTS[n % len(_REQUESTS)], status="open", service_type="repair",
+            opened_at=now - timedelta(days=n % 9))]

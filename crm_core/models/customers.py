@@ -28,6 +28,11 @@ class Customer(Base):
     numbers: Mapped[list[PhoneNumber]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
     )
+    # Written through these when a customer is made with its history (demo data, imports);
+    # read with queries (the card), never loaded with the customer.
+    orders: Mapped[list[Order]] = relationship(cascade="all, delete-orphan", lazy="raise")
+    service_requests: Mapped[list[ServiceRequest]] = relationship(
+        cascade="all, delete-orphan", lazy="raise")
 
 
 class Contact(Base):
