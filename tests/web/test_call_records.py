@@ -125,3 +125,46 @@ async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
     await until(lambda: _count(app, 3))
     assert {r.outcome for r in await records(app)} == {"abandoned"}
     assert outbox.pending() == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL's outage: the test above
+async def test_a_locked_sqlite_database_delays_the_record_and_never_the_pop(
+        service, database_url):
+    """SQLite's hiccup is a lock held by another process (a backup, a long import): writes
+    wait, the pop's reads go on (WAL), and the record is written once the lock is gone."""
+    import sqlite3
+
+    from tests.conftest import same_origin, web_login
+    from tests.web.test_screen_pop import next_of
+
+    app = service.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    acme = await add_customer(app, "Acme", "+1 555 123 4567")
+    await web_login(service, "ann")
+    tab = await service.ws_connect("/ws", headers=same_origin(service))
+    sim = app[simulator_key].simulator
+    sim.behaviour.agents["1001"] = AgentProfile(ring_delay=1.0, talk_time=1.0)
+    await agent_ready(app, "1001")
+
+    locker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        sim.inbound_call(did_for(sim, "sales"), CallerId("+15551234567", ""), patience=60,
+                         queue="sales")
+        pop = await next_of(tab, "call.offered")
+        assert pop["lookup"]["cards"][0]["id"] == acme
+        await next_of(tab, "call.ended")
+        await asyncio.sleep(1.0)
+        assert len(await asyncio.to_thread(_records_now, database_url)) == 0
+    finally:
+        locker.rollback()
+        locker.close()
+    await until(lambda: _count(app, 1))
+    assert (await records(app))[0].linked_id == pop["call_id"]
+
+
+def _records_now(database_url: str) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(database_url.split("///", 1)[1]) as db:
+        return db.execute("SELECT linked_id FROM call_records").fetchall()
