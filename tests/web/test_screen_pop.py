@@ -136,3 +136,35 @@ async def test_forged_websocket_messages_are_refused_and_logged(aiohttp_client, 
         assert ann_tab.close_code == 1009  # message too big
         await asyncio.sleep(0.1)
     assert any(entry["event"] == "ws.message_refused" for entry in logs)
+
+
+async def test_ring_all_pops_every_ringing_agent_and_withdraws_the_others_on_answer(
+        aiohttp_client, service):
+    from cti.simulator import AgentProfile
+    from cti.simulator.queues import QueueSettings
+    from web.appkeys import simulator_key
+
+    app = service.app
+    sim = app[simulator_key].simulator
+    sim.queues.configure("sales", QueueSettings(strategy="ringall"))
+    sim.behaviour.agents["1001"] = AgentProfile(answers=0.0)  # rings on, never picks up
+    sim.behaviour.agents["1002"] = AgentProfile(ring_delay=1.0, talk_time=5.0)
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    await add_user(app, "bob", "inbound_agent", extension="1002")
+    await add_customer(app, "Acme Ltd", "+1 555 123 4567")
+    await web_login(service, "ann")
+    ann = await agent_tab(service, "ann")
+    bob_browser = await aiohttp_client(service.server)
+    await web_login(bob_browser, "bob")
+    bob = await agent_tab(bob_browser, "bob")
+    await agent_ready(app, "1001")
+    await agent_ready(app, "1002")
+    ring(app, "+15551234567")
+
+    ann_pop, bob_pop = await next_of(ann, "call.offered"), await next_of(bob, "call.offered")
+    assert ann_pop["call_id"] == bob_pop["call_id"]
+    assert ann_pop["lookup"]["cards"][0]["name"] == bob_pop["lookup"]["cards"][0]["name"]
+    assert (await next_of(bob, "call.answered"))["call_id"] == bob_pop["call_id"]
+    withdrawn = await next_of(ann, "call.withdrawn")
+    assert withdrawn["device_channel"] == ann_pop["device_channel"]
+    assert withdrawn["reason"] == "answered_elsewhere"
