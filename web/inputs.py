@@ -10,7 +10,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from crm_core.errors import InvalidInput
+from crm_core.errors import DomainError, InvalidInput
 from web.appkeys import form_key
 
 M = TypeVar("M", bound=BaseModel)
@@ -81,6 +81,13 @@ def validate(model: type[M], data: Any) -> M:
             fields.setdefault(name, error["msg"])
         summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
         raise BadInput(f"invalid input: {summary}", fields) from exc
+
+
+def form_problem(exc: BadInput | DomainError) -> tuple[int, str, dict[str, str]]:
+    """What a page shows for a refused form: status, message, and the message per field."""
+    if isinstance(exc, BadInput):
+        return exc.status, exc.message, exc.fields
+    return exc.status, exc.message, {exc.field: exc.message} if exc.field else {}
 
 
 def domain_to_bad_input(exc: InvalidInput) -> BadInput:

@@ -17,16 +17,10 @@ from crm_core.schemas import (
 )
 from web import operations
 from web.access import requires
-from web.inputs import BadInput, form_values, read_form, validate
+from web.inputs import BadInput, form_problem, form_values, read_form, validate
 from web.render import render
 
 routes = web.RouteTableDef()
-
-
-def _problem(exc: BadInput | DomainError) -> tuple[int, str, dict[str, str]]:
-    if isinstance(exc, BadInput):
-        return exc.status, exc.message, exc.fields
-    return exc.status, exc.message, {exc.field: exc.message} if exc.field else {}
 
 
 def _int(value: str) -> int:
@@ -62,7 +56,7 @@ async def new_user_submit(request: web.Request) -> web.Response:
     try:
         user = await operations.create_user(request, validate(UserCreate, values))
     except (BadInput, DomainError) as exc:
-        status, error, fields = _problem(exc)
+        status, error, fields = form_problem(exc)
         values.pop("password", None)
         return render(request, "admin/user_new.html", {
             "roles": await operations.list_roles(request), "values": values,
@@ -74,7 +68,7 @@ async def new_user_submit(request: web.Request) -> web.Response:
 async def _user_page(
     request: web.Request, user_id: int, *, problem: BadInput | DomainError | None = None
 ) -> web.Response:
-    status, error, fields = _problem(problem) if problem else (200, "", {})
+    status, error, fields = form_problem(problem) if problem else (200, "", {})
     return render(request, "admin/user_edit.html", {
         "user": await operations.get_user(request, user_id),
         "roles": await operations.list_roles(request), "fields": fields, "error": error,
@@ -137,7 +131,7 @@ async def role_submit(request: web.Request) -> web.Response:
         data = validate(RolePermissionsUpdate, values)
         await operations.set_role_permissions(request, name, data.permissions)
     except (BadInput, DomainError) as exc:
-        status, error, _fields = _problem(exc)
+        status, error, _fields = form_problem(exc)
         return render(request, "admin/roles.html", {
             "roles": await operations.list_roles(request), "permissions": PERMISSIONS,
             "error": error, "saved": "",
@@ -181,7 +175,7 @@ async def category_add(request: web.Request) -> web.Response:
             request, category, validate(DictionaryEntryCreate, values)
         )
     except (BadInput, DomainError) as exc:
-        status, error, fields = _problem(exc)
+        status, error, fields = form_problem(exc)
         if category not in CATEGORIES:
             raise
         return await _category_page(request, category, status=status, error=error,
@@ -201,7 +195,7 @@ async def entry_update(request: web.Request) -> web.Response:
             request, category, code, validate(DictionaryEntryUpdate, values)
         )
     except (BadInput, DomainError) as exc:
-        status, error, fields = _problem(exc)
+        status, error, fields = form_problem(exc)
         if category not in CATEGORIES:
             raise
         return await _category_page(request, category, status=status, error=error,

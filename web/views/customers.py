@@ -18,7 +18,7 @@ from crm_core.schemas import CustomerCreate
 from web.access import requires
 from web.api.endpoints import api
 from web.appkeys import clock_key, db_key, settings_key
-from web.inputs import BadInput, form_values, read_form, validate
+from web.inputs import BadInput, form_problem, form_values, read_form, validate
 from web.principal import actor, require_principal
 from web.render import render
 
@@ -90,11 +90,7 @@ async def new_customer_submit(request: web.Request) -> web.Response:
     try:
         card = await create_customer(request, validate(CustomerForCall, given))
     except (BadInput, DomainError) as exc:
-        if isinstance(exc, BadInput):
-            status, error, fields = exc.status, exc.message, exc.fields
-        else:
-            status, error = exc.status, exc.message
-            fields = {exc.field: exc.message} if exc.field else {}
+        status, error, fields = form_problem(exc)
         return render(request, "customer_new.html",
                       {"values": values, "fields": fields, "error": error}, status=status)
     raise web.HTTPSeeOther(f"/customers/{card['id']}?saved=1")
