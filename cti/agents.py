@@ -14,6 +14,11 @@ yields nothing the second time. Agent frames carry no per-occurrence id (the sam
 ``DeviceStateChange`` recurs all day), so unlike calls there is no seen-set: a stale frame
 replayed much later is applied as news.
 
+Activity (ringing, talking, idle) comes from the queue's events (AgentCalled, AgentConnect,
+AgentComplete, AgentRingNoAnswer) and, for a member's phone rung by Dial() instead (a transfer
+to its extension, an attended transfer's consultation), from DialBegin / DialEnd and the Hangup
+of the rung channel. An idle device state also ends any ringing or talking.
+
 Members we did not know (we connected after their QueueAdd) are learnt from any frame that
 describes them (QueueMemberStatus, QueueMemberPause, QueueMember) and reported with
 ``AgentJoinedQueue``, which is what ``reconcile`` does with a QueueStatus listing too.
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cti.ami.framing import Frame
+from cti.calls import interface_of
 from cti.events import (
     Activity,
     AgentActivityChanged,
@@ -49,7 +55,15 @@ _HANDLERS: Final[dict[str, str]] = {
     "AgentConnect": "_on_agent_connect",
     "AgentComplete": "_on_agent_complete",
     "AgentRingNoAnswer": "_on_agent_ring_no_answer",
+    # An agent's phone rung by Dial() rather than by a queue: a transfer or a consultation.
+    "DialBegin": "_on_dial_begin",
+    "DialEnd": "_on_dial_end",
+    "Hangup": "_on_hangup",
 }
+# Phones rung by a queue (AgentCalled) and by Dial(), remembered until they hang up: bounded,
+# in case a Hangup is missed while the link is down.
+_MAX_QUEUE_RINGS: Final = 10_000
+_MAX_DIALLED: Final = 10_000
 
 # ast_device_state numbers, as QueueMember* Status reports them.
 _DEVICE_STATES: Final[dict[str, str]] = {
@@ -122,6 +136,9 @@ class AgentTracker:
     def __init__(self) -> None:
         self._agents: dict[str, _Agent] = {}
         self._by_device: dict[str, set[str]] = {}  # state interface -> member interfaces
+        # Dialled channel uniqueid -> (agent interface, call): agents' phones rung by Dial().
+        self._dialled: dict[str, tuple[str, str]] = {}
+        self._queue_rings: dict[str, str] = {}  # AgentCalled DestUniqueid -> member interface
         self._dispatch: dict[str, Handler] = {
             name: getattr(self, method) for name, method in _HANDLERS.items()
         }
@@ -297,6 +314,11 @@ class AgentTracker:
     # ------------------------------------------------------------ activity
 
     def _on_agent_called(self, frame: Frame, at: float) -> list[AgentEvent]:
+        dest, interface = frame.get("DestUniqueid"), frame.get("Interface")
+        if dest and interface:
+            self._queue_rings[dest] = interface
+            if len(self._queue_rings) > _MAX_QUEUE_RINGS:
+                del self._queue_rings[next(iter(self._queue_rings))]
         agent, linked_id = self._agent_and_call(frame)
         if agent is None or (agent.linked_id == linked_id and agent.activity is not Activity.IDLE):
             return []  # already ringing with it, or already talking on it (stale ring)
@@ -318,6 +340,53 @@ class AgentTracker:
         agent, linked_id = self._agent_and_call(frame)
         if agent is None or agent.linked_id != linked_id or agent.activity is not Activity.RINGING:
             return []
+        return self._set_activity(agent, Activity.IDLE, "", at)
+
+    def _on_dial_begin(self, frame: Frame, at: float) -> list[AgentEvent]:
+        get = frame.get
+        dest, linked_id = get("DestUniqueid") or "", get("Linkedid") or ""
+        if dest in self._queue_rings:
+            return []  # AgentCalled reported this ring
+        if not get("Uniqueid") or not linked_id:
+            return []  # an Originate's own leg (click-to-call rings the agent with no call yet)
+        agent = self._agents.get(interface_of(get("DestChannel") or ""))
+        if agent is None or (agent.activity is Activity.TALKING and agent.linked_id != linked_id):
+            return []  # not an agent, or one talking on another call (ringinuse)
+        self._dialled[dest] = (agent.interface, linked_id)
+        if len(self._dialled) > _MAX_DIALLED:  # a Hangup missed while the link was down
+            del self._dialled[next(iter(self._dialled))]
+        return self._set_activity(agent, Activity.RINGING, linked_id, at)
+
+    def _on_dial_end(self, frame: Frame, at: float) -> list[AgentEvent]:
+        dest, status = frame.get("DestUniqueid") or "", frame.get("DialStatus")
+        dialled = self._dialled.get(dest)
+        if dialled is not None:
+            interface, linked_id = dialled
+            if status != "ANSWER":
+                del self._dialled[dest]
+        else:
+            # A queue ring that ended unanswered: the phone may never have shown RINGING
+            # (cancelled at once), so its device state cannot be relied on to end it.
+            interface = self._queue_rings.get(dest) or ""
+            linked_id = frame.get("Linkedid") or ""
+            if not interface or status == "ANSWER":
+                return []  # AgentConnect tells the answer
+        agent = self._agents.get(interface)
+        if agent is None or agent.linked_id != linked_id or agent.activity is not Activity.RINGING:
+            return []
+        if status == "ANSWER":
+            return self._set_activity(agent, Activity.TALKING, linked_id, at)
+        return self._set_activity(agent, Activity.IDLE, "", at)
+
+    def _on_hangup(self, frame: Frame, at: float) -> list[AgentEvent]:
+        uniqueid = frame.get("Uniqueid") or ""
+        self._queue_rings.pop(uniqueid, None)
+        found = self._dialled.pop(uniqueid, None)
+        if found is None:
+            return []
+        agent = self._agents.get(found[0])
+        if agent is None or agent.linked_id != found[1]:
+            return []  # the agent has moved on to another call
         return self._set_activity(agent, Activity.IDLE, "", at)
 
     def _agent_and_call(self, frame: Frame) -> tuple[_Agent | None, str]:

@@ -42,8 +42,30 @@ Outcome (``CallEnded.outcome``), first rule that applies
 
 Transfers
     ``BlindTransfer`` and ``AttendedTransfer`` with ``Result: Success`` give ``CallTransferred``
-    for the call of the transferee (else of the transferer). Failed transfers are ignored, and so
-    are Redirect-based transfers (the actions layer that sent the Redirect knows about those).
+    for the call of the transferee (else of the transferer); failed ones give nothing. The call
+    keeps its Linkedid through a transfer, so it is followed, not replaced:
+
+    * Once the call has been answered, a Dial() that rings another device is an offer to that
+      agent (``CallOffered``, queue ""; the customer's identity, the same ``linked_id``), then
+      ``CallAnswered`` or ``CallOfferWithdrawn``. Dialled from the customer's side (the queue
+      caller or click-to-call customer leg, or the transferee of a blind transfer or Redirect)
+      it is a transfer: the answering agent becomes the call's agent. Dialled from any other
+      channel it is an attended transfer's consultation (AMI Atxfer dials through
+      ``Local/<exten>@<context>``, created with the transferer as requestor and so with the
+      customer's Linkedid): its answer is told to that agent, but the call stays the
+      transferer's until ``AttendedTransfer`` (then the consulted agent takes it, at once or
+      when it answers a "blond" transfer). A consultation that ends without the transfer is
+      withdrawn (``TRANSFER_CANCELLED``), even after its ``CallAnswered``.
+    * A transfer to a queue DID re-queues the customer: the queue's offers follow as usual. A
+      consultation through a queue (Atxfer to a DID) gives offers with that queue's name, and
+      its giving up is never the customer abandoning.
+    * ``CallEnded`` comes once, when the last channel with the call's Linkedid is gone (the
+      consultation's channels included), naming the last agent who had the customer.
+    * A consultation with a Linkedid of its own (placed by the agent's phone, then joined by a
+      SIP REFER) is another call, reported by nobody: it yields no domain events. The
+      customer's call learns its new agent from ``AttendedTransfer`` (the transfer target's
+      device, when it is not a Local channel) and reports ``CallTransferred`` and, later, its
+      one ``CallEnded``.
 """
 
 from __future__ import annotations
@@ -133,6 +155,11 @@ _CAUSE_OUTCOMES: Final[dict[int, Outcome]] = {
 }
 _REJECTING_DIAL_STATUSES: Final = frozenset({"BUSY", "CONGESTION", "CHANUNAVAIL"})
 
+# _Offer kinds.
+QUEUE_RING: Final = "queue"
+TRANSFER_RING: Final = "transfer"
+CONSULT_RING: Final = "consult"
+
 DEFAULT_REMEMBERED_ENDED_CALLS: Final = 10_000
 DEFAULT_MAX_EXPECTATIONS: Final = 10_000
 
@@ -163,7 +190,7 @@ class _Expectation:
 
 
 class _Channel:
-    __slots__ = ("call", "hangup_requested", "name", "seen_at", "uniqueid")
+    __slots__ = ("call", "consult", "hangup_requested", "name", "seen_at", "uniqueid")
 
     def __init__(self, uniqueid: str, name: str, call: _Call, seen_at: float) -> None:
         self.uniqueid = uniqueid
@@ -171,19 +198,40 @@ class _Channel:
         self.call = call
         self.hangup_requested = False
         self.seen_at = seen_at  # a listing asked for before this cannot know the channel
+        # Dials or queues for an attended transfer's consultation, not for the customer.
+        self.consult = False
 
 
 class _Offer:
-    """One ring of one queue member's device with this call."""
+    """One ring of an agent's device with this call.
 
-    __slots__ = ("agent_interface", "device_channel", "device_uniqueid", "member_name", "open")
+    ``kind``: a queue member ring of the customer (``queue``); once the call was answered, a
+    ring from the customer's side, i.e. a transfer (``transfer``); or a ring for an attended
+    transfer's consultation (``consult``), which becomes a transfer if it completes.
+    ``via_queue``: rung by a queue (AgentCalled / AgentConnect report it), else by Dial()."""
 
-    def __init__(self, device_uniqueid: str, device_channel: str, agent: str, member: str) -> None:
+    __slots__ = (
+        "agent_interface", "answered", "calling_uniqueid", "completed", "device_channel",
+        "device_uniqueid", "kind", "member_name", "offered_at", "open", "queue", "via_queue",
+    )
+
+    def __init__(
+        self, device_uniqueid: str, device_channel: str, agent: str, member: str, *,
+        kind: str = QUEUE_RING, queue: str = "", via_queue: bool = True,
+        calling_uniqueid: str = "", offered_at: float = 0.0,
+    ) -> None:
         self.device_uniqueid = device_uniqueid
         self.device_channel = device_channel
         self.agent_interface = agent
         self.member_name = member
         self.open = True
+        self.kind = kind
+        self.queue = queue
+        self.via_queue = via_queue
+        self.calling_uniqueid = calling_uniqueid  # the channel that rang this device
+        self.offered_at = offered_at
+        self.answered = False
+        self.completed = False  # a consultation whose transfer went through
 
 
 class _Dial:
@@ -209,6 +257,7 @@ class _Call:
         "caller_number",
         "channels",
         "created_at",
+        "customer_side",
         "device_channel",
         "dials",
         "direction",
@@ -243,6 +292,9 @@ class _Call:
         self.seen: set[int] = set()
         self.origin_channel = ""  # the expected (originated) channel's name
         self.caller: _Channel | None = None  # the queue caller channel
+        # Uniqueids of the channels that carry the customer, oldest first: the queue caller or
+        # the answered customer leg, then whoever a transfer put in its place.
+        self.customer_side: dict[str, None] = {}
         self.caller_number = ""
         self.caller_name = ""
         self.dnis = ""
@@ -483,9 +535,14 @@ class CallTracker:
         if cause and not call.hangup_cause:
             call.hangup_cause = cause
             call.hangup_cause_text = get("Cause-txt") or ""
+        events: list[CallEvent] = []
+        offer = call.offers.get(channel.uniqueid)
+        if offer is not None and _consultation_over(offer):
+            offer.completed = True  # the consulted agent hung up without taking the customer
+            events = self._withdraw(call, offer, WithdrawalReason.TRANSFER_CANCELLED, at)
         if call.channels:
-            return []
-        return self._end_call(call, at)
+            return events
+        return events + self._end_call(call, at)
 
     # ------------------------------------------------------------ dialling
 
@@ -511,6 +568,8 @@ class CallTracker:
             return []
         if dest_uniqueid in call.offers or (calling is call.caller and call.in_queue):
             return []  # a queue member ring: AgentCalled reports it as an offer
+        if call.answered and call.reported and calling is not None:
+            return self._offer_dialled_agent(call, calling, frame, at)
         clicked = call.direction is Direction.CLICK_TO_CALL
         if calling is None:
             party = Party.AGENT if clicked else Party.CUSTOMER
@@ -543,7 +602,9 @@ class CallTracker:
         status = frame.get("DialStatus") or ""
         offer = call.offers.get(dest_uniqueid)
         if offer is not None:
-            return self._end_member_ring(call, offer, status, at)
+            if offer.via_queue:
+                return self._end_member_ring(call, offer, status, at)
+            return self._end_dialled_ring(call, offer, status, at)
         dial = call.dials.get(dest_uniqueid)
         if dial is None or dial.status or not status:
             return []
@@ -568,11 +629,64 @@ class CallTracker:
         self, call: _Call, offer: _Offer, status: str, at: float
     ) -> list[CallEvent]:
         if status == "ANSWER":
-            call.any_member_answered = True  # tells the others' CANCEL apart from a hang-up
+            offer.answered = True
+            if offer.kind == QUEUE_RING:
+                call.any_member_answered = True  # tells the others' CANCEL from a hang-up
             return []
         if not offer.open:
             return []
-        return self._withdraw(call, offer, _withdrawal_reason(call, status), at)
+        return self._withdraw(call, offer, _withdrawal_reason(call, offer, status), at)
+
+    def _offer_dialled_agent(
+        self, call: _Call, calling: _Channel, frame: Frame, at: float
+    ) -> list[CallEvent]:
+        """A Dial() in an answered call rings another agent: from the customer's side it is a
+        transfer (blind, or a Redirect); from anywhere else (the Local channel an attended
+        transfer dials through), a consultation. Either way the agent is offered the call."""
+        get = frame.get
+        dest_uniqueid = get("DestUniqueid") or ""
+        device = get("DestChannel") or ""
+        consult = calling.uniqueid not in call.customer_side
+        calling.consult = calling.consult or consult
+        offer = _Offer(
+            dest_uniqueid, device, interface_of(device), "",
+            kind=CONSULT_RING if consult else TRANSFER_RING, via_queue=False,
+            calling_uniqueid=calling.uniqueid, offered_at=at,
+        )
+        call.offers[dest_uniqueid] = offer
+        return [self._offered(call, offer, "", at, exten=_text(get("Exten")))]
+
+    def _end_dialled_ring(
+        self, call: _Call, offer: _Offer, status: str, at: float
+    ) -> list[CallEvent]:
+        if not offer.open or not status:
+            return []
+        if status != "ANSWER":
+            return self._withdraw(call, offer, _withdrawal_reason(call, offer, status), at)
+        offer.open = False
+        offer.answered = True
+        if offer.kind == CONSULT_RING:
+            return [self._consultation_answered(call, offer, at)]
+        return self._answer(
+            call, agent_interface=offer.agent_interface, member_name=offer.member_name,
+            device_channel=offer.device_channel, queue=offer.queue, at=at,
+            wait_from=offer.offered_at,
+        )
+
+    @staticmethod
+    def _consultation_answered(call: _Call, offer: _Offer, at: float) -> CallAnswered:
+        """The consulted agent answered the transferer: told to that agent, but the call stays
+        the transferer's until the transfer completes."""
+        return CallAnswered(
+            linked_id=call.linked_id,
+            agent_interface=offer.agent_interface,
+            member_name=offer.member_name,
+            device_channel=offer.device_channel,
+            queue=offer.queue,
+            direction=call.direction,
+            at=at,
+            wait_seconds=max(0.0, at - offer.offered_at),
+        )
 
     def _answer_dialled_leg(
         self, call: _Call, dial: _Dial, frame: Frame, at: float
@@ -582,6 +696,7 @@ class CallTracker:
         if dial.party is Party.CUSTOMER:
             if call.direction is not Direction.CLICK_TO_CALL:
                 return []
+            call.customer_side[dial.uniqueid] = None
             device = call.origin_channel
         else:
             device = frame.get("DestChannel") or ""
@@ -607,7 +722,13 @@ class CallTracker:
         if found is None:
             return []
         call, channel = found
+        if call.answered and channel.uniqueid not in call.customer_side:
+            channel.consult = True  # an attended transfer consults a queue, not the customer
+            return []
         get = frame.get
+        if call.answered:
+            call.any_member_answered = False  # transferred to a queue: a new round of rings
+        call.customer_side[channel.uniqueid] = None
         call.caller = channel
         call.queue = get("Queue") or ""
         call.joined_at = at
@@ -631,6 +752,12 @@ class CallTracker:
         if found is None:
             return []
         call, channel = found
+        if channel.consult:  # the consultation gave up waiting: the customer did not
+            return [
+                event for offer in list(call.offers.values())
+                if offer.open and offer.calling_uniqueid == channel.uniqueid
+                for event in self._withdraw(call, offer, WithdrawalReason.TRANSFER_CANCELLED, at)
+            ]
         get = frame.get
         call.in_queue = False
         hold_seconds = _int(get("HoldTime"))
@@ -668,8 +795,18 @@ class CallTracker:
         device_uniqueid = get("DestUniqueid")
         if not device_uniqueid or device_uniqueid in call.offers:
             return []
+        queue = get("Queue") or ""
+        if channel.consult:
+            offer = _Offer(
+                device_uniqueid, get("DestChannel") or "", get("Interface") or "",
+                get("MemberName") or "", kind=CONSULT_RING, queue=queue,
+                calling_uniqueid=channel.uniqueid, offered_at=at,
+            )
+            call.offers[device_uniqueid] = offer
+            return [self._offered(call, offer, queue, at, exten=_text(get("Exten")))]
         if call.caller is None:
             call.caller = channel
+            call.customer_side[channel.uniqueid] = None
         if not call.queue:
             call.queue = get("Queue") or ""
         if call.offered_at is None:
@@ -683,9 +820,17 @@ class CallTracker:
             get("DestChannel") or "",
             get("Interface") or "",
             get("MemberName") or "",
+            queue=queue or call.queue,
+            calling_uniqueid=channel.uniqueid,
+            offered_at=at,
         )
         call.offers[device_uniqueid] = offer
-        return [self._offered(call, offer, get("Queue") or call.queue, frame, at)]
+        return [
+            self._offered(
+                call, offer, queue or call.queue, at, caller_uniqueid=channel.uniqueid,
+                exten=_text(get("Exten")),
+            )
+        ]
 
     def _note_channel_variables(self, call: _Call, frame: Frame) -> None:
         """With manager.conf ``channelvars``, Asterisk puts the caller channel's variables on
@@ -697,22 +842,30 @@ class CallTracker:
                 call.variables[name] = value
 
     def _offered(
-        self, call: _Call, offer: _Offer, queue: str, frame: Frame, at: float
+        self, call: _Call, offer: _Offer, queue: str, at: float, *,
+        caller_uniqueid: str | None = None, exten: str = "",
     ) -> CallOffered:
+        """The offer as the agent's screen needs it. An offer made after the call was
+        answered (a transfer or a consultation) presents the customer, as the first did."""
         customer = call.customer_number()
         dialled_out = call.direction in (Direction.OUTBOUND, Direction.CLICK_TO_CALL)
+        caller_number = call.caller_number
+        if offer.kind != QUEUE_RING and not caller_number:
+            caller_number = customer  # click-to-call: the customer was dialled, never queued
+        if caller_uniqueid is None:
+            caller_uniqueid = next(iter(call.customer_side), "")
         return CallOffered(
             linked_id=call.linked_id,
-            uniqueid_of_caller=frame.get("Uniqueid") or "",
+            uniqueid_of_caller=caller_uniqueid,
             agent_interface=offer.agent_interface,
             member_name=offer.member_name,
             device_channel=offer.device_channel,
-            caller_number=call.caller_number,
+            caller_number=caller_number,
             caller_name=call.caller_name,
             presentation_restricted=call.restricted
-            or call.caller_number.lower() in _WITHHELD_NUMBERS,
+            or caller_number.lower() in _WITHHELD_NUMBERS,
             customer_number=customer,
-            dnis=customer if dialled_out else (call.dnis or _text(frame.get("Exten"))),
+            dnis=customer if dialled_out else (call.dnis or exten),
             queue=queue,
             direction=call.direction,
             variables=tuple(sorted(call.variables.items())),
@@ -744,9 +897,13 @@ class CallTracker:
         elif not offer.open:
             return []  # withdrawn already: a late or replayed connect
         offer.open = False
+        if offer.kind == CONSULT_RING:
+            offer.answered = True
+            return [self._consultation_answered(call, offer, at)]
         call.in_queue = False
         if call.caller is None:
             call.caller = channel
+            call.customer_side[channel.uniqueid] = None
         self._report_as_inbound(call)
         return self._answer(
             call,
@@ -781,40 +938,65 @@ class CallTracker:
 
     def _on_blind_transfer(self, frame: Frame, at: float) -> list[CallEvent]:
         get = frame.get
+        call = self._transferred_call(frame, "Transferer")
+        if call is None:
+            return []
+        # The transferee goes on in the dialplan: what it dials next is the transfer's target.
+        transferee = get("TransfereeUniqueid") or ""
+        if transferee in call.channels:
+            call.customer_side[transferee] = None
         target = f"{get('Extension') or ''}@{get('Context') or ''}"
-        return self._transferred(frame, TransferKind.BLIND, "Transferer", target, at)
+        return [_transferred(call, frame, TransferKind.BLIND, "Transferer", target, at)]
 
     def _on_attended_transfer(self, frame: Frame, at: float) -> list[CallEvent]:
         get = frame.get
-        target = (
-            get("TransferTargetChannel")
-            or (get("DestApp") if get("DestType") == "App" else None)
-            or get("DestBridgeUniqueid")
-            or ""
-        )
-        return self._transferred(frame, TransferKind.ATTENDED, "OrigTransferer", target, at)
+        call = self._transferred_call(frame, "OrigTransferer")
+        if call is None:
+            return []
+        target_channel = get("TransferTargetChannel") or ""
+        consultation = _consultation(call)
+        if consultation is not None:
+            # The consulted agent takes the call: at once if it answered the consultation,
+            # else ("blond" transfer) when it answers.
+            consultation.completed = True
+            call.customer_side[consultation.calling_uniqueid] = None
+            target = consultation.device_channel
+            if consultation.answered:
+                call.agent_interface = consultation.agent_interface
+                call.member_name = consultation.member_name
+                call.device_channel = consultation.device_channel
+                if consultation.queue:
+                    call.queue = consultation.queue
+            else:
+                consultation.kind = TRANSFER_RING
+        else:
+            # A consultation we did not follow (placed by the phone, with its own Linkedid):
+            # the target channel is the new agent's device, unless it is the Local channel
+            # Asterisk dialled through.
+            target = (
+                target_channel
+                or (get("DestApp") if get("DestType") == "App" else None)
+                or get("DestBridgeUniqueid")
+                or ""
+            )
+            if target_channel and not target_channel.startswith("Local/"):
+                call.agent_interface = interface_of(target_channel)
+                call.member_name = ""
+                call.device_channel = target_channel
+        return [_transferred(call, frame, TransferKind.ATTENDED, "OrigTransferer", target, at)]
 
-    def _transferred(
-        self, frame: Frame, kind: TransferKind, transferer: str, target: str, at: float
-    ) -> list[CallEvent]:
+    def _transferred_call(self, frame: Frame, transferer: str) -> _Call | None:
+        """The reported call a successful transfer event is about (the transferee's, else the
+        transferer's), the first time it is seen."""
         get = frame.get
         if get("Result") != "Success":
-            return []
+            return None
         channel = self._channels.get(get("TransfereeUniqueid") or "") or self._channels.get(
             get(f"{transferer}Uniqueid") or ""
         )
         if channel is None or not channel.call.first_sight(frame) or not channel.call.reported:
-            return []
-        return [
-            CallTransferred(
-                linked_id=channel.call.linked_id,
-                kind=kind,
-                transferer_channel=get(f"{transferer}Channel") or "",
-                transferee_channel=get("TransfereeChannel") or "",
-                target=target,
-                at=at,
-            )
-        ]
+            return None
+        return channel.call
 
     # ------------------------------------------------------------ originate
 
@@ -883,6 +1065,7 @@ class CallTracker:
         device_channel: str,
         queue: str,
         at: float,
+        wait_from: float | None = None,
     ) -> list[CallEvent]:
         if call.answered_at is None:
             call.answered_at = at
@@ -901,7 +1084,7 @@ class CallTracker:
                 queue=queue,
                 direction=call.direction,
                 at=at,
-                wait_seconds=at - call.start(),
+                wait_seconds=at - (call.start() if wait_from is None else wait_from),
             )
         ]
         events += self._withdraw_open_offers(call, WithdrawalReason.ANSWERED_ELSEWHERE, at)
@@ -967,6 +1150,9 @@ class CallTracker:
             offer = call.offers.get(channel.uniqueid)
             if offer is not None and offer.open:
                 events += self._withdraw(call, offer, WithdrawalReason.CANCELLED, at)
+            elif offer is not None and _consultation_over(offer):
+                offer.completed = True
+                events += self._withdraw(call, offer, WithdrawalReason.TRANSFER_CANCELLED, at)
         return events
 
     def _adopt_listed_channel(self, uniqueid: str, frame: Frame, at: float) -> _Channel | None:
@@ -1006,16 +1192,56 @@ def number_of(dial_string: str) -> str:
     return user.removeprefix("sip:").removeprefix("tel:")
 
 
-def _withdrawal_reason(call: _Call, status: str) -> WithdrawalReason:
+def _withdrawal_reason(call: _Call, offer: _Offer, status: str) -> WithdrawalReason:
     if status == "NOANSWER":
         return WithdrawalReason.RING_NO_ANSWER
     if status in _REJECTING_DIAL_STATUSES:
         return WithdrawalReason.REJECTED
-    if call.any_member_answered:
+    if offer.kind == CONSULT_RING:
+        answered_here = any(
+            other.answered and other.calling_uniqueid == offer.calling_uniqueid
+            for other in call.offers.values()
+        )
+        if answered_here:
+            return WithdrawalReason.ANSWERED_ELSEWHERE
+        return WithdrawalReason.TRANSFER_CANCELLED
+    if offer.kind == QUEUE_RING and call.any_member_answered:
         return WithdrawalReason.ANSWERED_ELSEWHERE
-    if call.caller is not None and call.caller.hangup_requested:
+    if any(
+        channel.hangup_requested for uniqueid, channel in call.channels.items()
+        if uniqueid in call.customer_side
+    ):
         return WithdrawalReason.CALLER_LEFT
     return WithdrawalReason.CANCELLED
+
+
+def _consultation_over(offer: _Offer) -> bool:
+    """An answered consultation whose device is gone before any transfer: withdrawn, though
+    answered (open offers are withdrawn by their DialEnd)."""
+    return offer.kind == CONSULT_RING and offer.answered and not offer.completed
+
+
+def _consultation(call: _Call) -> _Offer | None:
+    """The latest consultation still going on (ringing, or answered and not over)."""
+    for offer in reversed(call.offers.values()):
+        if offer.kind == CONSULT_RING and not offer.completed and (offer.open or offer.answered):
+            return offer
+    return None
+
+
+def _transferred(
+    call: _Call, frame: Frame, kind: TransferKind, transferer: str, target: str, at: float
+) -> CallTransferred:
+    transferer_channel = frame.get(f"{transferer}Channel") or ""
+    return CallTransferred(
+        linked_id=call.linked_id,
+        kind=kind,
+        agent_interface=interface_of(transferer_channel),
+        transferer_channel=transferer_channel,
+        transferee_channel=frame.get("TransfereeChannel") or "",
+        target=target,
+        at=at,
+    )
 
 
 def _outcome(call: _Call, *, resynced: bool) -> Outcome:
@@ -1101,6 +1327,7 @@ def _note_listing(channel: _Channel, frame: Frame, at: float) -> None:
     application = frame.get("Application")
     if application == "Queue":
         call.caller = channel
+        call.customer_side[channel.uniqueid] = None
         if not call.queue:
             call.queue = (frame.get("ApplicationData") or "").partition(",")[0]
         if not call.caller_number:

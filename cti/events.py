@@ -49,6 +49,10 @@ class WithdrawalReason(StrEnum):
     CALLER_LEFT = "caller_left"  # the caller hung up
     QUEUE_TIMEOUT = "queue_timeout"  # the queue gave up on the caller
     CANCELLED = "cancelled"  # ringing stopped for a reason AMI did not tell us
+    # An attended transfer's consultation ended without the transfer: cancelled by the
+    # transferer, the target hung up, or nobody answered it. Also comes after the consulted
+    # agent answered (CallAnswered): the customer never reached that agent.
+    TRANSFER_CANCELLED = "transfer_cancelled"
 
 
 class Party(StrEnum):
@@ -64,7 +68,7 @@ class TransferKind(StrEnum):
 
 
 class Activity(StrEnum):
-    """What an agent is doing with queue calls."""
+    """What an agent is doing with the calls it is offered (by a queue, or a transfer)."""
 
     IDLE = "idle"
     RINGING = "ringing"
@@ -76,7 +80,8 @@ class Activity(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallOffered:
-    """An agent's phone started ringing with this call (from a queue): pop the screen."""
+    """An agent's phone started ringing with this call (from a queue, or rung by a transfer or
+    an attended transfer's consultation, ``queue`` then ""): pop the screen."""
 
     linked_id: str
     uniqueid_of_caller: str  # the queue caller channel
@@ -114,10 +119,12 @@ class CallAnswered:
     agent_interface: str
     member_name: str
     device_channel: str
-    queue: str  # "" when no queue was involved (click-to-call)
+    queue: str  # "" when no queue was involved (click-to-call, transfer to an extension)
     direction: Direction
     at: float
-    wait_seconds: float  # from offered_at (see CallEnded) to this answer
+    # From offered_at (see CallEnded) to this answer; for an agent rung by a transfer or a
+    # consultation, from that agent's CallOffered.
+    wait_seconds: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,14 +156,18 @@ class CallQueueTimedOut:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallTransferred:
     """Asterisk reported a successful blind or attended transfer (BlindTransfer /
-    AttendedTransfer with ``Result: Success``).
+    AttendedTransfer with ``Result: Success``): the transferring agent is off the call.
 
-    ``target``: blind, ``extension@context``; attended, the transfer target channel, else the
-    application or bridge the transferee was moved to.
+    ``agent_interface``: the agent who transferred (the interface of the transferer channel).
+    ``target``: blind, ``extension@context``; attended, the consulted agent's device channel
+    when the consultation was followed, else the transfer target channel, else the
+    application or bridge the transferee was moved to. Who takes the call is told by the
+    target's own CallOffered / CallAnswered (same ``linked_id``).
     """
 
     linked_id: str
     kind: TransferKind
+    agent_interface: str
     transferer_channel: str
     transferee_channel: str
     target: str
@@ -283,7 +294,8 @@ class AgentDeviceStateChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentActivityChanged:
-    """The agent's phone started ringing with a queue call, was answered, or went idle."""
+    """The agent's phone started ringing with a call (queue or transfer), was answered, or went
+    idle."""
 
     interface: str
     activity: Activity

@@ -121,6 +121,41 @@ def hangup(channel: str, cause: int | None = None) -> Action:
     return action("Hangup", Channel=channel, Cause=cause)
 
 
+def _required(key: str, value: str) -> str:
+    """Asterisk answers an empty Channel or Exten with an error only after the round trip, and
+    an empty Context silently means the channel's own: refuse them here."""
+    if not value or value != value.strip():
+        raise UnsafeValue(key, "must be given, without surrounding spaces")
+    return value
+
+
+def blind_transfer(channel: str, *, context: str, exten: str) -> Action:
+    """Send the party bridged with ``channel`` (the agent's own channel, the transferer) to
+    exten@context; the agent's channel is hung up. Answered once done: ``Transfer succeeded``,
+    or an error (``Transfer invalid`` when the channel is not bridged with one other party)."""
+    return action(
+        "BlindTransfer", Channel=_required("Channel", channel),
+        Context=_required("Context", context), Exten=_required("Exten", exten),
+    )
+
+
+def atxfer(channel: str, *, context: str, exten: str) -> Action:
+    """Attended transfer by ``channel`` (the agent's own channel): the customer is held while
+    the agent consults exten@context. Hanging the agent's channel up completes the transfer;
+    ``cancel_atxfer`` goes back to the customer. Answered at once (the feature DTMF is queued);
+    the transfer itself shows in events."""
+    return action(
+        "Atxfer", Channel=_required("Channel", channel),
+        Context=_required("Context", context), Exten=_required("Exten", exten),
+    )
+
+
+def cancel_atxfer(channel: str) -> Action:
+    """End the consultation ``channel`` (the transferring agent's channel) is making and bring
+    it back to the customer."""
+    return action("CancelAtxfer", Channel=_required("Channel", channel))
+
+
 def setvar(variable: str, value: str, channel: str | None = None) -> Action:
     if not _VARIABLE_NAME.match(variable):
         raise UnsafeValue("Variable", f"{variable!r} is not a channel variable name")

@@ -23,6 +23,15 @@ from cti.simulator.legs import CallerId
 from cti.simulator.originate import OriginateRequest
 from cti.simulator.pbx import DEVICE_STATE_CODES
 from cti.simulator.queues import QueueError
+from cti.simulator.transfers import (
+    FAIL,
+    INVALID,
+    NOT_PERMITTED,
+    SUCCESS,
+    AttendedTransfer,
+    blind_transfer,
+    cancel_attended_transfer,
+)
 
 if TYPE_CHECKING:
     from cti.simulator.server import Session
@@ -373,6 +382,66 @@ def redirect(ctx: ActionContext) -> Reply:
     reply = [ctx.ok(("Message", "Redirect successful"))]
     sim.runtime.redirect(channel, context, exten, priority)
     return reply
+
+
+_TRANSFER_ERRORS = {
+    NOT_PERMITTED: "Transfer not permitted",
+    INVALID: "Transfer invalid",
+    FAIL: "Transfer failed",
+}
+
+
+@action("BlindTransfer", "call")
+def blind_transfer_action(ctx: ActionContext) -> Reply:
+    name, exten = ctx.get("Channel"), ctx.get("Exten")
+    if not name:
+        return ctx.error("No channel specified")
+    if not exten:
+        return ctx.error("No extension specified")
+    channel = ctx.sim.pbx.find_channel(name)
+    if channel is None:
+        return ctx.error("Channel specified does not exist")
+    context = ctx.get("Context") or channel.context
+    result = blind_transfer(ctx.sim.runtime, channel, context, exten)
+    if result != SUCCESS:
+        return ctx.error(_TRANSFER_ERRORS[result])
+    return [ctx.ok(("Message", "Transfer succeeded"))]
+
+
+@action("Atxfer", "call")
+def atxfer(ctx: ActionContext) -> Reply:
+    """Queues the attended-transfer DTMF (features.conf atxfer) and the extension on the
+    channel; the transfer then runs in its bridge, or nothing happens if it is in none."""
+    name, exten = ctx.get("Channel"), ctx.get("Exten")
+    if not name:
+        return ctx.error("No channel specified")
+    if not exten:
+        return ctx.error("No extension specified")
+    sim = ctx.sim
+    channel = sim.pbx.find_channel(name)
+    if channel is None:
+        return ctx.error("Channel specified does not exist")
+    context = ctx.get("Context")
+    if context:
+        sim.pbx.set_var(channel, "TRANSFER_CONTEXT", context)
+    else:  # bridge_basic.c: TRANSFER_CONTEXT, else the channel's own context
+        context = channel.variables.get("TRANSFER_CONTEXT") or channel.context or "default"
+    transfer = AttendedTransfer(sim.runtime, channel, context, exten)
+    sim.pbx.soon(transfer.start)
+    return [ctx.ok(("Message", "Atxfer successfully queued"))]
+
+
+@action("CancelAtxfer", "call")
+def cancel_atxfer(ctx: ActionContext) -> Reply:
+    name = ctx.get("Channel")
+    if not name:
+        return ctx.error("No channel specified")
+    sim = ctx.sim
+    channel = sim.pbx.find_channel(name)
+    if channel is None:
+        return ctx.error("Channel specified does not exist")
+    sim.pbx.soon(cancel_attended_transfer, sim.runtime, channel)
+    return [ctx.ok(("Message", "CancelAtxfer successfully queued"))]
 
 
 def _variables(frame: Frame) -> tuple[tuple[str, str], ...]:

@@ -8,6 +8,7 @@ the block of headers Asterisk repeats in every channel event, optionally with a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,7 @@ class Channel:
         "device",
         "exten",
         "hangup_cause",
+        "hangup_hook",
         "hangup_requested",
         "hung_up",
         "language",
@@ -147,6 +149,9 @@ class Channel:
         self.pbx: Process | None = None  # the dialplan this channel runs, if any
         self.watcher: Any = None  # whoever dialled this channel (originate, Dial, Queue)
         self.hangup_cause: int | None = None
+        # Called instead of the usual hangup delivery while a bridge feature (an attended
+        # transfer) must see the hangup first: Asterisk's bridge hangup hooks.
+        self.hangup_hook: Callable[[Channel, int], None] | None = None
         self.hangup_requested = False
         self.hung_up = False
         # Made when someone waits for them: most channels never need them.

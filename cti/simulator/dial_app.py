@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cti.simulator.behaviour import seconds_text
+from cti.simulator.channels import ChannelState
 from cti.simulator.legs import DIAL, OUTGOING_LINE, DialLeg
 from cti.simulator.pbx import HungUp
 from cti.simulator.process import Steps, Wait
 
 if TYPE_CHECKING:
+    from cti.simulator.bridges import Bridge
     from cti.simulator.dialplan import Apps
 
 _RESET_VARIABLES = (
@@ -44,6 +46,9 @@ def run_dial(a: Apps, target: str, timeout: float) -> Steps:
             "DialState",
             (caller.snap(), callee.snap("Dest"), ("DialStatus", "RINGING")),
         )
+        own_leg = a.leg
+        if own_leg is not None:  # Dial indicates ringing to its caller: a Local ;2 passes it on
+            own_leg.remote_ringing()
 
     leg.on_ringing = ringing
     runtime.start_far_end(leg)
@@ -78,7 +83,11 @@ def _end(a: Apps, leg: DialLeg, status: str) -> None:
 
 
 def _bridged(a: Apps, leg: DialLeg, dial_string: str, started: float) -> Steps:
-    """Answered: bridge both parties until one hangs up; then Dial ends the caller's call too."""
+    """Answered: bridge both parties until one hangs up; then Dial ends the caller's call too.
+
+    An attended transfer by the called party hands the bridge over (``Bridge.handover``): the
+    caller then talks to the transfer target, and the call ends when that one hangs up. A
+    transfer by the caller itself takes the bridge away from this Dial (``Bridge.owner``)."""
     pbx, caller, callee = a.pbx, a.channel, leg.channel
     pbx.set_var(caller, "DIALSTATUS", "ANSWER")
     pbx.set_var(caller, "DIALEDPEERNAME", callee.name)
@@ -89,21 +98,30 @@ def _bridged(a: Apps, leg: DialLeg, dial_string: str, started: float) -> Steps:
     )
     answered_at = pbx.clock.now()
     pbx.cdr_dial_end(caller, "ANSWER", answered_at)
+    _answer_caller(a)
     bridge = pbx.bridge_create()
+    bridge.owner = caller
     pbx.newexten(callee, "AppDial", OUTGOING_LINE)
     pbx.bridge_enter(bridge, callee)
     pbx.bridge_enter(bridge, caller)
     pbx.set_var(callee, "BRIDGEPEER", caller.name)
     pbx.set_var(caller, "BRIDGEPEER", callee.name)
+    peer = leg
     try:
-        yield leg.hungup
+        while True:
+            fired, value = yield Wait((peer.hungup, bridge.handover))
+            if fired is peer.hungup:
+                break
+            bridge.rearm_handover()
+            peer = value
     finally:
-        pbx.set_var(caller, "BRIDGEPEER", "")
-        pbx.set_var(callee, "BRIDGEPEER", "")
-        pbx.bridge_leave(bridge, caller)
-        pbx.bridge_leave(bridge, callee)
-        leg.cancel(16)
-        pbx.bridge_destroy(bridge)
+        if bridge.owner is caller:
+            pbx.set_var(caller, "BRIDGEPEER", "")
+            pbx.set_var(peer.channel, "BRIDGEPEER", "")
+            pbx.bridge_leave(bridge, caller)
+            pbx.bridge_leave(bridge, peer.channel)
+            cancel_unless_moved(peer, bridge)
+            pbx.bridge_destroy(bridge)
         now = pbx.clock.now()
         pbx.set_var(caller, "ANSWEREDTIME", str(int(now - answered_at)))
         pbx.set_var(caller, "ANSWEREDTIME_MS", str(int((now - answered_at) * 1000)))
@@ -111,3 +129,22 @@ def _bridged(a: Apps, leg: DialLeg, dial_string: str, started: float) -> Steps:
         pbx.set_var(caller, "DIALEDTIME_MS", str(int((now - started) * 1000)))
         pbx.set_var(caller, "DIALSTATUS", "ANSWER")
     raise HungUp(16)
+
+
+def _answer_caller(a: Apps) -> None:
+    """The bridge answers a caller that is not up yet (features.c pre_bridge_setup); for the
+    ;2 half of a Local pair the answer reaches its ;1 half and whoever dialled that."""
+    if a.channel.state == ChannelState.UP:
+        return
+    a.pbx.set_state(a.channel, ChannelState.UP)
+    own_leg = a.leg
+    if own_leg is not None:
+        own_leg.remote_answered()
+
+
+def cancel_unless_moved(leg: DialLeg, bridge: Bridge) -> None:
+    """Hang up the dialled leg at the end of its bridge, unless an attended transfer has moved
+    it into another bridge (the transferer talks to the transfer target there)."""
+    channel = leg.channel
+    if channel.bridge is None or channel.bridge is bridge:
+        leg.cancel(16)

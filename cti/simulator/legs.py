@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from cti.simulator.pbx import Pbx
 
 ORIGINATE, QUEUE, DIAL = "originate", "queue", "dial"
+# An attended transfer's consultation: bridge_basic.c requests ``Local/<exten>@<context>``
+# itself (no dial application), with the transferer as requestor.
+TRANSFER = "transfer"
 _REQUESTER_APP = {ORIGINATE: "AppDial2", QUEUE: "AppQueue", DIAL: "AppDial"}
 OUTGOING_LINE = "(Outgoing Line)"
 
@@ -151,15 +154,17 @@ def local_leg(
     one.watcher = leg
     pbx.announce(one)
     pbx.announce(two)
-    application = _REQUESTER_APP[requester]
     peer_number = f"{exten}@{context}"
     if requester == DIAL:
         pbx.set_var(one, "DIALEDPEERNUMBER", peer_number)
-    pbx.newexten(one, application, OUTGOING_LINE)
+    if requester != TRANSFER:  # nothing runs an application on a transfer's ;1 half
+        pbx.newexten(one, _REQUESTER_APP[requester], OUTGOING_LINE)
     if requester != ORIGINATE:
         pbx.skip_cdr(one)  # a dialled leg is on its caller's CDR
     if requester == ORIGINATE:
         _originate_identity(pbx, one, two, caller_id, variables)
+    elif requester == TRANSFER and caller is not None:
+        _transfer_identity(pbx, one, two, caller)
     elif caller is not None:
         _dialled_identity(pbx, one, two, caller, requester, peer_number)
     pbx.emit(
@@ -197,6 +202,16 @@ def _originate_identity(
         two.connected_num, two.connected_name = caller_id.number, caller_id.name
         pbx.set_caller_id(two, caller_id.number, caller_id.name)
         pbx.set_connected_line(two, caller_id.number, caller_id.name)
+
+
+def _transfer_identity(pbx: Pbx, one: Channel, two: Channel, transferer: Channel) -> None:
+    """bridge_basic.c ``dial_transfer``: who transfers is named on the ;1 half, whose connected
+    line is the transferer's caller ID; calling the Local channel passes that to ;2 as caller."""
+    pbx.set_var(one, "TRANSFERERNAME", transferer.name)
+    pbx.set_var(one, "ATTENDEDTRANSFER", transferer.name)
+    one.connected_num, one.connected_name = transferer.caller_num, transferer.caller_name
+    two.caller_pres = transferer.caller_pres
+    two.caller_num, two.caller_name = transferer.caller_num, transferer.caller_name
 
 
 def _dialled_identity(

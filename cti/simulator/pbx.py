@@ -241,6 +241,17 @@ class Pbx:
     def _deliver_hangup(self, channel: Channel, cause: int) -> None:
         if channel.hung_up:
             return
+        hook = channel.hangup_hook
+        if hook is not None:
+            channel.hangup_hook = None  # the hook goes on with deliver_hangup when it is done
+            hook(channel, cause)
+            return
+        self.deliver_hangup(channel, cause)
+
+    def deliver_hangup(self, channel: Channel, cause: int) -> None:
+        """The hangup reaches whoever runs the channel: its dialplan, its dialler, or nobody."""
+        if channel.hung_up:
+            return
         if channel.pbx is not None and channel.pbx.alive:
             channel.pbx.interrupt(HungUp(cause))
         elif channel.watcher is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from cti.simulator.behaviour import seconds_text
 from cti.simulator.bridges import Bridge
 from cti.simulator.channels import Channel
+from cti.simulator.dial_app import cancel_unless_moved
 from cti.simulator.legs import QUEUE, DialLeg
 from cti.simulator.pbx import HungUp, Redirected
 from cti.simulator.process import Signal, Steps, Wait
@@ -266,29 +267,44 @@ def _connect(
     )
     member.in_call = True
     bridge = pbx.bridge_create()
+    bridge.owner = caller
     pbx.bridge_enter(bridge, agent)
     pbx.bridge_enter(bridge, caller)
     pbx.set_var(agent, "BRIDGEPEER", caller.name)
     pbx.set_var(caller, "BRIDGEPEER", agent.name)
     talk_start = pbx.clock.now()
     reason = "agent"
+    peer = leg  # the party the caller talks to: the agent, or whoever an attended transfer put
     try:
-        yield leg.hungup
+        while True:
+            fired, value = yield Wait((peer.hungup, bridge.handover))
+            if fired is peer.hungup:
+                break
+            # The agent completed an attended transfer: app_queue reports the agent's part of
+            # the call as over (AgentComplete, Reason transfer) and the caller stays bridged.
+            bridge.rearm_handover()
+            if peer is leg:
+                now = pbx.clock.now()
+                _agent_complete(a, queue, member, leg, hold, talk_start, "transfer", now)
+                runtime.queues.dispatch(queue)
+            peer = value
     except HungUp as exc:
         reason = "transfer" if isinstance(exc, Redirected) else "caller"
         raise
     finally:
-        _complete(a, queue, member, leg, bridge, hold, talk_start, reason, entry)
+        if peer is leg:
+            _complete(a, queue, member, leg, bridge, hold, talk_start, reason, entry)
+        else:
+            _transferred_call_over(a, queue, peer, bridge, talk_start, reason, entry)
     raise HungUp(16)  # the agent hung up: the bridge dissolves and the caller is hung up
 
 
-def _complete(
-    a: Apps, queue: Queue, member: Member, leg: DialLeg, bridge: Bridge, hold: float,
-    talk_start: float, reason: str, entry: QueueEntry,
+def _agent_complete(
+    a: Apps, queue: Queue, member: Member, leg: DialLeg, hold: float, talk_start: float,
+    reason: str, now: float,
 ) -> None:
-    runtime, pbx, caller = a.runtime, a.pbx, a.channel
-    agent = leg.channel
-    now = pbx.clock.now()
+    """The member's part of the call is over: its statistics, then ``AgentComplete``."""
+    runtime, pbx, caller, agent = a.runtime, a.pbx, a.channel, leg.channel
     talk = now - talk_start
     member.calls_taken += 1
     member.last_call = int(pbx.clock.wall())
@@ -312,18 +328,58 @@ def _complete(
             ("Reason", reason),
         ),
     )
+
+
+def _complete(
+    a: Apps, queue: Queue, member: Member, leg: DialLeg, bridge: Bridge, hold: float,
+    talk_start: float, reason: str, entry: QueueEntry,
+) -> None:
+    runtime, pbx, caller = a.runtime, a.pbx, a.channel
+    agent = leg.channel
+    now = pbx.clock.now()
+    _agent_complete(a, queue, member, leg, hold, talk_start, reason, now)
     pbx.set_var(agent, "BRIDGEPEER", "")
     pbx.set_var(caller, "BRIDGEPEER", "")
     if reason == "agent":
         pbx.bridge_leave(bridge, agent)
-        leg.cancel(16)
+        cancel_unless_moved(leg, bridge)
         pbx.bridge_leave(bridge, caller)
     else:
         pbx.bridge_leave(bridge, caller)
         pbx.bridge_leave(bridge, agent)
-        leg.cancel(16)
+        cancel_unless_moved(leg, bridge)
     pbx.bridge_destroy(bridge)
     runtime.queues.dispatch(queue)
+    _closing_variables(a, queue, talk_start, entry, now)
+
+
+def _transferred_call_over(
+    a: Apps, queue: Queue, peer: DialLeg, bridge: Bridge, talk_start: float, reason: str,
+    entry: QueueEntry,
+) -> None:
+    """The end of a call an attended transfer left bridged: no second AgentComplete (the
+    agent's was reported at the transfer), the bridge dissolves as any other."""
+    pbx, caller = a.pbx, a.channel
+    now = pbx.clock.now()
+    if bridge.owner is caller:
+        pbx.set_var(peer.channel, "BRIDGEPEER", "")
+        pbx.set_var(caller, "BRIDGEPEER", "")
+        if reason == "agent":
+            pbx.bridge_leave(bridge, peer.channel)
+            cancel_unless_moved(peer, bridge)
+            pbx.bridge_leave(bridge, caller)
+        else:
+            pbx.bridge_leave(bridge, caller)
+            pbx.bridge_leave(bridge, peer.channel)
+            cancel_unless_moved(peer, bridge)
+        pbx.bridge_destroy(bridge)
+    _closing_variables(a, queue, talk_start, entry, now)
+
+
+def _closing_variables(
+    a: Apps, queue: Queue, talk_start: float, entry: QueueEntry, now: float
+) -> None:
+    caller = a.channel
     stats = queue.stat_variables()
     _set_all(a, caller, stats)
     answered_for = now - talk_start

@@ -7,7 +7,7 @@ an outgoing leg for a dial string (``Local/1001@agents``, ``PJSIP/1001``,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cti.simulator.behaviour import Behaviour
 from cti.simulator.channels import Channel
@@ -18,6 +18,9 @@ from cti.simulator.pbx import DEVICE_STATE_CODES, HungUp, Pbx, Redirected
 from cti.simulator.process import Process, Steps
 from cti.simulator.queues import Queues
 from cti.simulator.trunks import Trunks
+
+if TYPE_CHECKING:
+    from cti.simulator.transfers import AttendedTransfer
 
 Mode = Literal["local", "pjsip"]
 # Lab contexts whose Local channels stand for the public network (and so use a trunk).
@@ -44,6 +47,8 @@ class Runtime:
         self.machines: set[str] = set()  # channels answered by an answering machine
         self.congested: set[str] = set()  # far ends refused because their trunk was full
         self.did_routes: dict[str, str] = {}  # DID -> queue, for DIDs the lab dialplan lacks
+        # Attended transfers in progress, by the transferer's channel name (for CancelAtxfer).
+        self.transfers: dict[str, AttendedTransfer] = {}
         pbx.hangup_hooks.append(self._channel_gone)
 
     # -- dialplan -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ so a client is configured the same way in both modes; only channel strings diffe
 from __future__ import annotations
 
 from cti.simulator.dialplan import Apps, Dialplan
-from cti.simulator.lab_dialplan import lab_dialplan
+from cti.simulator.lab_dialplan import LAB_DIDS, lab_dialplan
 from cti.simulator.process import Steps
 
 
@@ -17,10 +17,13 @@ def sip_dialplan(trunk: str) -> Dialplan:
     def inbound(a: Apps) -> Steps:
         channel = a.channel
         a.noop(f"Inbound call to {channel.exten} from {channel.caller_all()}")
-        a.set("TARGETQ", a.runtime.did_routes.get(channel.exten, "sales"))
+        # As config/asterisk/extensions.conf routes them: 5001 to support, others to sales.
+        queue = a.runtime.did_routes.get(channel.exten) or LAB_DIDS.get(channel.exten, "sales")
+        a.set("TARGETQ", queue)
         a.exec_if(a.var("QTIMEOUT") == "", "QTIMEOUT", "300")
         yield from a.answer(settle=0.0)
-        status = yield from a.queue(a.var("TARGETQ"), float(a.var("QTIMEOUT")))
+        # t: the agent may transfer the caller (features.conf), as in config/asterisk.
+        status = yield from a.queue(a.var("TARGETQ"), float(a.var("QTIMEOUT")), options="tr")
         a.noop(f"Queue result {status}")
         a.hangup()
 
@@ -38,7 +41,7 @@ def sip_dialplan(trunk: str) -> Dialplan:
             a.noop("Answering machine: hanging up")
             a.hangup()
         a.exec_if(a.var("QTIMEOUT") == "", "QTIMEOUT", "300")
-        status = yield from a.queue("outbound", float(a.var("QTIMEOUT")))
+        status = yield from a.queue("outbound", float(a.var("QTIMEOUT")), options="tr")
         a.noop(f"Queue result {status}")
         a.hangup()
 
@@ -46,6 +49,9 @@ def sip_dialplan(trunk: str) -> Dialplan:
         a.noop(f"Transfer to agent {a.channel.exten}")
         yield from a.dial(f"PJSIP/{a.channel.exten}", 30)
         a.hangup()
+
+    def transfer_to_did(a: Apps) -> Steps:
+        yield from a.goto("inbound", a.channel.exten, 1)
 
     dialplan = lab_dialplan()  # Local channels keep working as in the lab
     for context in ("inbound", "clicktocall", "predictive", "transfer"):
@@ -58,4 +64,5 @@ def sip_dialplan(trunk: str) -> Dialplan:
     dialplan.add("predictive", "_X.", predictive)
     dialplan.add("predictive", "_+X.", predictive)
     dialplan.add("transfer", "_X.", transfer_to_agent)
+    dialplan.add("transfer", "_50XX", transfer_to_did)
     return dialplan

@@ -143,7 +143,7 @@ def test_an_agent_who_never_answers_rings_twice_and_goes_idle_each_time() -> Non
         activity(SLEEPY, Activity.RINGING, linked, 11.662645),
         activity(SLEEPY, Activity.IDLE, "", 26.655318),  # AgentRingNoAnswer
         activity(SLEEPY, Activity.RINGING, linked, 28.658673),
-        activity(SLEEPY, Activity.IDLE, "", 31.679531),  # the caller left: the phone stops
+        activity(SLEEPY, Activity.IDLE, "", 31.678725),  # the caller left: DialEnd CANCEL
     ]
     assert [e.state for e in events if isinstance(e, AgentDeviceStateChanged)] == [
         "RINGING",

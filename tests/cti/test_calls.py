@@ -844,6 +844,7 @@ def test_a_blind_transfer_of_an_answered_call_is_reported() -> None:
     assert events[-1] == CallTransferred(
         linked_id="9.1",
         kind=TransferKind.BLIND,
+        agent_interface="PJSIP/1001",
         transferer_channel="PJSIP/1001-00000002",
         transferee_channel="PJSIP/trunk-00000001",
         target="2000@transfer",
