@@ -42,8 +42,9 @@ class AgentCalls:
                 self._by_agent[event.agent_interface] = AgentCall(
                     event.linked_id, "ringing", event.device_channel, event.queue, event.at)
         elif isinstance(event, CallOfferWithdrawn):
+            # A ring that stopped, or a consultation cancelled after it was answered.
             held = self._by_agent.get(event.agent_interface)
-            if held and held.state == "ringing" and held.device_channel == event.device_channel:
+            if held and held.device_channel == event.device_channel:
                 del self._by_agent[event.agent_interface]
         elif isinstance(event, CallAnswered):
             held = self._by_agent.get(event.agent_interface)
@@ -51,17 +52,13 @@ class AgentCalls:
             self._by_agent[event.agent_interface] = AgentCall(
                 event.linked_id, "talking", event.device_channel, event.queue, since)
         elif isinstance(event, CallTransferred):
-            for interface, held in list(self._by_agent.items()):
-                if held.linked_id == event.linked_id and held.device_channel and (
-                        held.device_channel == event.transferer_channel):
-                    del self._by_agent[interface]
+            held = self._by_agent.get(event.agent_interface)
+            if held and held.linked_id == event.linked_id:
+                del self._by_agent[event.agent_interface]
         elif isinstance(event, CallEnded):
             for interface, held in list(self._by_agent.items()):
                 if held.linked_id == event.linked_id:
                     del self._by_agent[interface]
-
-    def items(self) -> list[tuple[str, AgentCall]]:
-        return list(self._by_agent.items())
 
     def forget(self, interface: str, linked_id: str) -> None:
         """A click-to-call the PBX refused: it never began."""

@@ -72,11 +72,10 @@ class PopPipeline:
                 "at": event.at,
             }, ringing_done=event.device_channel)
         elif isinstance(event, CallTransferred):
-            for interface in self._interfaces_on(event.transferer_channel):
-                await self._to_agent(interface, {
-                    "type": "call.transferred", "call_id": event.linked_id,
-                    "kind": str(event.kind), "target": event.target,
-                })
+            await self._to_agent(event.agent_interface, {
+                "type": "call.transferred", "call_id": event.linked_id,
+                "kind": str(event.kind), "target": event.target,
+            })
         elif isinstance(event, CallEnded) and event.agent_interface:
             await self._to_agent(event.agent_interface, {
                 "type": "call.ended", "call_id": event.linked_id,
@@ -114,11 +113,6 @@ class PopPipeline:
         if ringing_done is not None:
             self.ringing[user_id].pop(ringing_done, None)
         await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
-
-    def _interfaces_on(self, channel: str) -> list[str]:
-        """The agent(s) whose phone is this channel (the transferer of a transfer)."""
-        return [interface for interface, call in self.calls.items()
-                if call.device_channel == channel]
 
     def _on_resend(self, _channel: str, message: dict[str, Any]) -> None:
         user_id = message.get("user_id")

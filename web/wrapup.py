@@ -14,7 +14,7 @@ from cti.ami import actions
 from cti.ami.errors import AmiError
 from cti.ami.link import AmiLink
 from cti.bus import Bus
-from cti.events import CallEnded, DomainEvent
+from cti.events import CallEnded, CallTransferred, DomainEvent
 from cti.telephony import Telephony
 from web.directory import AgentDirectory
 from web.hub import AGENT_EVENTS
@@ -44,6 +44,8 @@ class WrapUpKeeper:
                 event = await self.events.get()
                 if isinstance(event, CallEnded) and event.agent_interface and (
                         event.answered_at is not None):
+                    await self._begin(event.agent_interface, event.linked_id)
+                elif isinstance(event, CallTransferred):  # the transferer's part is over
                     await self._begin(event.agent_interface, event.linked_id)
         finally:
             for timer in self.timers.values():
