@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from crm_core.models import CallRecord, Interaction
+from cti.simulator import AgentProfile
 from tests.conftest import add_user, api_login, same_origin, test_settings, web_login
 from tests.web.telephony import add_customer, agent_ready, ring
 from tests.web.test_call_records import until
@@ -142,6 +143,26 @@ async def test_click_to_call_rings_the_agent_first_then_the_customer_and_is_reco
     record = await record_of(app, body["call_id"])
     assert record.direction == "click_to_call" and record.outcome == "answered"
     assert record.customer_id == acme and record.caller_e164 == "+15557770001"
+
+
+async def test_a_click_to_call_can_be_hung_up_while_the_agents_phone_rings(desk):
+    app = desk.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    app[simulator_key].simulator.behaviour.agents["1001"] = AgentProfile(ring_delay=30.0)
+    token = await api_login(desk, "ann")
+    tab = await agent_tab(desk, "ann")
+    placed = await desk.post("/api/v1/calls/dial", headers={"X-CSRF-Token": token},
+                             json={"number": "+15557770001"})
+    call_id = (await placed.json())["call_id"]
+
+    async def hung_up() -> bool:
+        response = await desk.post("/api/v1/calls/current/hangup",
+                                   headers={"X-CSRF-Token": token})
+        return response.status == 200
+
+    await until(hung_up, timeout=5)
+    ended = await next_of(tab, "call.ended")
+    assert ended["call_id"] == call_id and not ended["answered"]
 
 
 async def test_click_to_call_refuses_garbage_and_calls_without_a_phone(aiohttp_client, desk):

@@ -5,6 +5,7 @@ browser."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 import structlog
@@ -85,8 +86,15 @@ async def _send(link: AmiLink, action: actions.Action) -> None:
 
 def _current_call(request: web.Request, interface: str) -> AgentCall:
     call = request.app[agent_calls_key].current(interface)
-    if call is None or not call.device_channel:
+    if call is None:
         raise web.HTTPConflict(reason="you are not on a call")
+    if not call.device_channel:  # a click-to-call still ringing: the PBX has named its channel
+        for open_call in request.app[telephony_key].calls.open_calls():
+            if open_call.linked_id == call.linked_id:
+                mine = [c for c in open_call.channels if c.startswith(interface + "-")]
+                if mine:
+                    return replace(call, device_channel=mine[0])
+        raise web.HTTPConflict(reason="your call is not set up yet")
     return call
 
 
