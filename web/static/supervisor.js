@@ -11,11 +11,21 @@
     const row = document.createElement("tr");
     row.dataset.interface = a.interface;
     row.dataset.activity = a.activity;
+    const since = a.paused_since ? new Date(a.paused_since * 1000).toLocaleTimeString() : "";
     row.append(cell(a.member_name || a.interface), cell(a.interface), cell(a.activity),
-               cell(a.device_state), cell(queues), cell(a.linked_id));
+               cell(a.device_state), cell(queues), cell(since), cell(a.linked_id));
+    const old0 = rows.get(a.interface);
+    // A pause already flagged stays flagged until the agent is no longer paused.
+    if (old0 && old0.dataset.overLimit === "yes" && a.paused_since) row.dataset.overLimit = "yes";
     const old = rows.get(a.interface);
     if (old) old.replaceWith(row); else body.append(row);
     rows.set(a.interface, row);
+  });
+  window.callcentre.on("agent.pause_exceeded", (msg) => {
+    const row = rows.get(msg.interface);
+    if (!row) return;
+    row.dataset.overLimit = "yes";
+    row.title = msg.reason + ": paused " + Math.round(msg.paused_seconds / 60) + " min, limit " + Math.round(msg.limit_seconds / 60) + " min";
   });
   window.callcentre.on("agent.gone", (msg) => {
     const old = rows.get(msg.interface);
