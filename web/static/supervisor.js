@@ -14,10 +14,9 @@
     const since = a.paused_since ? new Date(a.paused_since * 1000).toLocaleTimeString() : "";
     row.append(cell(a.member_name || a.interface), cell(a.interface), cell(a.activity),
                cell(a.device_state), cell(queues), cell(since), cell(a.linked_id));
-    const old0 = rows.get(a.interface);
-    // A pause already flagged stays flagged until the agent is no longer paused.
-    if (old0 && old0.dataset.overLimit === "yes" && a.paused_since) row.dataset.overLimit = "yes";
     const old = rows.get(a.interface);
+    // A pause already flagged stays flagged until the agent is no longer paused.
+    if (old && old.dataset.overLimit === "yes" && a.paused_since) row.dataset.overLimit = "yes";
     if (old) old.replaceWith(row); else body.append(row);
     rows.set(a.interface, row);
   });
