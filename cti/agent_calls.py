@@ -12,6 +12,7 @@ from cti.events import (
     CallOfferWithdrawn,
     CallTransferred,
     DomainEvent,
+    OriginateFailed,
 )
 
 
@@ -55,9 +56,12 @@ class AgentCalls:
             held = self._by_agent.get(event.agent_interface)
             if held and held.linked_id == event.linked_id:
                 del self._by_agent[event.agent_interface]
-        elif isinstance(event, CallEnded):
+        elif isinstance(event, CallEnded | OriginateFailed):
+            # OriginateFailed: a click-to-call that never got a channel (its linked_id would
+            # have been our ChannelId).
+            ended = event.linked_id if isinstance(event, CallEnded) else event.uniqueid
             for interface, held in list(self._by_agent.items()):
-                if held.linked_id == event.linked_id:
+                if held.linked_id == ended:
                     del self._by_agent[interface]
 
     def forget(self, interface: str, linked_id: str) -> None:

@@ -76,7 +76,10 @@ class PopPipeline:
                 "type": "call.transferred", "call_id": event.linked_id,
                 "kind": str(event.kind), "target": event.target,
             })
-        elif isinstance(event, CallEnded) and event.agent_interface:
+        elif isinstance(event, CallEnded):
+            self._forget_ringing(event.linked_id)
+            if not event.agent_interface:
+                return
             await self._to_agent(event.agent_interface, {
                 "type": "call.ended", "call_id": event.linked_id,
                 "outcome": str(event.outcome), "talk_seconds": round(event.talk_seconds, 1),
@@ -113,6 +116,15 @@ class PopPipeline:
         if ringing_done is not None:
             self.ringing[user_id].pop(ringing_done, None)
         await self.bus.publish(AGENT_EVENTS, {"user_id": user_id, "message": message})
+
+    def _forget_ringing(self, call_id: str) -> None:
+        """No pop of an ended call is shown again, whatever became of its offers."""
+        for user_id, pops in list(self.ringing.items()):
+            for device, pop in list(pops.items()):
+                if pop["call_id"] == call_id:
+                    del pops[device]
+            if not pops:
+                del self.ringing[user_id]
 
     def _on_resend(self, _channel: str, message: dict[str, Any]) -> None:
         user_id = message.get("user_id")

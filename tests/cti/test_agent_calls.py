@@ -81,3 +81,14 @@ def test_a_refused_click_to_call_is_forgotten():
     assert calls.current(ANN) is not None
     calls.forget(ANN, "cc-1")
     assert calls.current(ANN) is None
+
+
+def test_a_click_to_call_that_never_got_a_channel_is_forgotten():
+    from cti.events import OriginateFailed
+
+    calls = AgentCalls()
+    calls.dialling(ANN, "cc-1", 1.0)
+    calls.apply(OriginateFailed(action_id="a", uniqueid="cc-1", channel="PJSIP/1001",
+                                reason_code=0, reason="failure", outcome=Outcome.FAILED,
+                                direction=Direction.CLICK_TO_CALL, tags=(), at=2.0))
+    assert calls.current(ANN) is None
