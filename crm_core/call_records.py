@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.customers import CustomerService
 from crm_core.interactions import attach_wrap_up
-from crm_core.models import CallRecord
+from crm_core.models import CallRecord, Customer
 from crm_core.phones import normalise
 from crm_core.users import active_user_by_extension
 
@@ -35,6 +35,8 @@ class EndedCall:
     wait_seconds: float
     talk_seconds: float
     hangup_cause: int
+    # The customer the agent called from a card (click-to-call): decides over the number.
+    customer_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,8 +56,10 @@ async def record_call(
     if exists is not None:
         return False
     number = normalise(call.customer_number or call.caller_number, region)
-    customer_id = None
-    if number.usable:
+    customer_id = call.customer_id
+    if customer_id is not None and await session.get(Customer, customer_id) is None:
+        customer_id = None  # removed since the call was placed
+    if customer_id is None and number.usable:
         customers = CustomerService(session, clock=lambda: now, region=region)
         matches = await customers.find_by_number(number.e164, limit=2)
         if len({m.customer_id for m in matches}) == 1:

@@ -25,8 +25,13 @@ def ended_call(event: CallEnded) -> EndedCall:
         agent_extension=extension_of(event.agent_interface), offered_at=event.offered_at,
         answered_at=event.answered_at, ended_at=event.ended_at,
         wait_seconds=round(event.wait_seconds, 3), talk_seconds=round(event.talk_seconds, 3),
-        hangup_cause=event.hangup_cause,
+        hangup_cause=event.hangup_cause, customer_id=_tagged_customer(event),
     )
+
+
+def _tagged_customer(event: CallEnded) -> int | None:
+    value = dict(event.tags).get("customer_id", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 class CallRecorder:

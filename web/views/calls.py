@@ -70,6 +70,11 @@ async def my_phone(request: web.Request) -> tuple[User, str]:
     return user, request.app[settings_key].agent_interface.format(extension=user.extension)
 
 
+def _quotable(name: str) -> str:
+    """A display name fit for a quoted caller ID: no quotes or angle brackets inside."""
+    return "".join(c for c in name if c not in '"<>\\')[:40]
+
+
 def pbx_link(request: web.Request) -> AmiLink:
     link = request.app.get(link_key)
     if link is None:
@@ -109,9 +114,15 @@ async def dial(request: web.Request, data: DialInput) -> object:
     calls = request.app[agent_calls_key]
     if calls.current(interface) is not None:
         raise web.HTTPConflict(reason="you are on a call already")
+    card = None
+    if data.customer_id:
+        async with request.app[db_key]() as db:
+            card = await customer_card(db, data.customer_id)
+        if card is None:
+            raise web.HTTPNotFound(reason=f"no customer {data.customer_id}")
     action = actions.originate(
         interface, context=CLICK_TO_CALL_CONTEXT, exten=number.e164,
-        caller_id=f'"{user.display_name[:40]}" <{user.extension}>', timeout_ms=30_000,
+        caller_id=f'"{_quotable(user.display_name)}" <{user.extension}>', timeout_ms=30_000,
     )
     channel_id = dict(action.headers)["ChannelId"]
     tags = {"user_id": str(user.id)}
@@ -126,10 +137,6 @@ async def dial(request: web.Request, data: DialInput) -> object:
         calls.forget(interface, channel_id)
         raise web.HTTPBadGateway(reason=f"the PBX refused: {exc}") from exc
     log.info("call.click_to_call", agent=interface, call_id=channel_id, number=number.e164)
-    card = None
-    if data.customer_id:
-        async with request.app[db_key]() as db:
-            card = await customer_card(db, data.customer_id)
     return {"call_id": channel_id, "number": number.e164, "card": card}
 
 
