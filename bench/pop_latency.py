@@ -57,6 +57,10 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[3]), print=None)
 """
 
 
+def progress(text: str) -> None:
+    print(f"pop_latency: {text}", file=sys.stderr, flush=True)
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     if not ordered:
@@ -143,6 +147,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir: Path,
                     ) -> dict[str, Any]:
+    progress(f"{url.split(':')[0]}: preparing {args.agents} agents")
     await prepare(url, args.agents)
     sim = await serve("127.0.0.1", 0, seed=5, speed=1.0, mode="pjsip",
                       users=[AmiUser.create("bench", "bench")])
@@ -165,9 +170,10 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
            "CALLCENTRE_ARGON2_TIME_COST": "1", "CALLCENTRE_ARGON2_MEMORY_KIB": "256"}
     if redis_url:
         env["CALLCENTRE_REDIS_URL"] = redis_url
+    service_log = (data_dir / "service.log").open("wb")  # kept for when a run goes wrong
     service = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "web.cli", "serve", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=service_log, stderr=service_log)
     base = f"http://127.0.0.1:{port}"
     arrived: dict[tuple[str, str], float] = {}
     sizes: list[int] = []
@@ -182,10 +188,12 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
                 except aiohttp.ClientConnectionError:
                     pass
                 await asyncio.sleep(0.1)
+        progress("service ready; agents logging in")
         sockets = await asyncio.gather(*(agent_socket(base, e, arrived, sizes)
                                          for e in extensions))
         did = did_for(sim, "sales")
         calls = int(args.rate * args.seconds)
+        progress(f"agents connected; {calls} calls")
         for n in range(calls):
             number = f"+1555{2_000_000 + (n * 7) % 3000:07d}"
             sim.inbound_call(did, CallerId(number, ""), patience=30, queue="sales")
@@ -196,8 +204,11 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
         for session, _ in sockets:
             await session.close()
     finally:
+        progress("stopping the service")
         service.terminate()
         await service.wait()
+        service_log.close()
+        progress("stopping the simulator")
         await sim.close()
     latencies = [arrived[key] - at for key, at in rung.items() if key in arrived]
     return {

@@ -100,6 +100,7 @@ class RedisBus:
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         data = json.dumps(message, separators=(",", ":"))
         await self._redis.publish(self._namespace + channel, data)
+        _raise_if_cancelled()
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         new = channel not in self._subscribers.handlers
@@ -143,6 +144,15 @@ class RedisBus:
     async def wait_subscribed(self) -> None:
         """Until the reader listens (tests publish only after that)."""
         await self._subscribed.wait()
+
+
+def _raise_if_cancelled() -> None:
+    """redis-py can swallow a CancelledError that arrives during a command (its connection
+    code catches it to drop the connection: redis/redis-py#2028, #2551); the task then runs on
+    and never stops. Give the cancellation back to the caller."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 _in_flight: set[asyncio.Task[None]] = set()

@@ -73,3 +73,24 @@ async def test_the_redis_bus_reports_a_dead_server():
     with pytest.raises(redis_errors.ConnectionError):
         await bus.start()
     await bus.close()
+
+
+async def test_a_worker_cancelled_while_publishing_to_redis_stops(redis):
+    """redis-py may swallow a cancellation arriving mid-command; a worker loop publishing to the
+    bus must still stop when cancelled (the service could not shut down otherwise)."""
+    bus = RedisBus(redis.url)
+    await bus.start()
+
+    async def worker() -> None:
+        while True:
+            await bus.publish("agent.events", {"pad": "x" * 2000})
+
+    try:
+        for attempt in range(100):
+            task = asyncio.create_task(worker())
+            await asyncio.sleep(0.0005 * (attempt % 7))
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=2)
+            assert done and task.cancelled(), f"attempt {attempt}: the worker ran on"
+    finally:
+        await bus.close()
