@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.customers import CustomerService
+from crm_core.customers import CustomerService, customer_exists
 from crm_core.interactions import attach_wrap_up
-from crm_core.models import CallRecord, Customer
+from crm_core.models import CallRecord
 from crm_core.phones import normalise
 from crm_core.users import active_user_by_extension
 
@@ -57,7 +57,7 @@ async def record_call(
         return False
     number = normalise(call.customer_number or call.caller_number, region)
     customer_id = call.customer_id
-    if customer_id is not None and await session.get(Customer, customer_id) is None:
+    if customer_id is not None and not await customer_exists(session, customer_id):
         customer_id = None  # removed since the call was placed
     if customer_id is None and number.usable:
         customers = CustomerService(session, clock=lambda: now, region=region)

@@ -37,6 +37,12 @@ NUMBER_MATCHES: Select[tuple[int, str, int | None, str | None]] = (
 )
 
 
+async def customer_exists(session: AsyncSession, customer_id: int) -> bool:
+    """Without loading the customer (and its contacts and numbers)."""
+    found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+    return found is not None
+
+
 class CustomerService:
     def __init__(self, session: AsyncSession, *, clock: Clock, region: str) -> None:
         self.session = session

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit
 from crm_core.audit import Actor
+from crm_core.customers import customer_exists
 from crm_core.dictionary import DictionaryService
 from crm_core.errors import Conflict, InvalidInput, NotFound
-from crm_core.models import CallRecord, Customer, Interaction
+from crm_core.models import CallRecord, Interaction
 
 NOTES_LIMIT = 10_000
 
@@ -49,7 +50,7 @@ async def wrap_up(session: AsyncSession, data: WrapUp, actor: Actor, *, now: dat
         raise InvalidInput("choose a disposition from the dictionary", field="disposition")
     if len(data.notes) > NOTES_LIMIT:
         raise InvalidInput(f"notes are limited to {NOTES_LIMIT} characters", field="notes")
-    if data.customer_id is not None and await session.get(Customer, data.customer_id) is None:
+    if data.customer_id is not None and not await customer_exists(session, data.customer_id):
         raise NotFound(f"no customer {data.customer_id}", field="customer_id")
     if await session.scalar(select(Interaction.id).where(
             Interaction.call_linked_id == data.call_id, Interaction.user_id == actor.user_id)):
