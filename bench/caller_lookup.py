@@ -53,7 +53,7 @@ from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.cards import CallerLookup, CallerLookups
-from crm_core.db import create_engine, session_factory, sqlite_reader
+from crm_core.db import create_engine, lookup_engine, sqlite_reader
 from crm_core.migrate import upgrade_to_head
 
 GOAL_P99_MS = 1.0
@@ -369,9 +369,10 @@ def make_lookups(
 
 
 def pop_lookups(engine: AsyncEngine, reader: Engine | None) -> CallerLookups:
-    """The lookups the pop makes (web/pbx.py builds the same): through a fresh session per
-    lookup, or on SQLite through the synchronous reader on the event loop."""
-    return CallerLookups(session_factory(engine), reader)
+    """The lookups the pop makes (crm_core.cards.caller_lookups builds the same): on SQLite
+    through the synchronous reader on the event loop, else through the pop's autocommit
+    engine (``engine`` is that engine there)."""
+    return CallerLookups(sqlite=reader) if reader is not None else CallerLookups(remote=engine)
 
 
 async def pop_lookup(lookups: CallerLookups, item: Lookup, region: str) -> CallerLookup:
@@ -632,6 +633,8 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
                                  "customers; give an empty one")
             await conn.rollback()
         await engine.dispose()  # the load goes round the engine
+        if reader is None:  # PostgreSQL: the pop reads through its own autocommit engine
+            engine = lookup_engine(url)
         if url.startswith("postgresql"):
             loaded = await load_postgresql(url, shape, wanted, dataset)
         else:

@@ -8,15 +8,18 @@ same queries serve every database."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from crm_core.customers import NUMBER_MATCHES
+from crm_core.db import lookup_engine, sqlite_reader
 from crm_core.models import (
     Contact,
     Customer,
@@ -174,24 +177,51 @@ async def lookup_caller(
 
 
 class CallerLookups:
-    """Runs the pop's lookup: on SQLite through a synchronous reader right on the event loop
-    (see ``crm_core.db.sqlite_reader``), elsewhere through the async session. The same
-    ``lookup`` either way."""
+    """Runs the pop's lookup with the fewest trips to the database: on SQLite a synchronous
+    reader right on the event loop (``crm_core.db.sqlite_reader``); elsewhere an autocommit
+    connection without pre-ping (``crm_core.db.lookup_engine``: no BEGIN, ROLLBACK or ping
+    around the queries), retried once if the pool hands over a connection the server dropped.
+    The same ``lookup`` either way."""
 
-    def __init__(self, db: async_sessionmaker, reader: Engine | None = None) -> None:
-        self.db = db
-        self.reader = reader
+    def __init__(self, *, sqlite: Engine | None = None, remote: AsyncEngine | None = None,
+                 ) -> None:
+        if (sqlite is None) == (remote is None):
+            raise ValueError("give exactly one of sqlite, remote")
+        self.sqlite = sqlite
+        self.remote = remote
 
     async def lookup(self, *, caller_number: str, restricted: bool,
                      variables: Mapping[str, str], region: str) -> CallerLookup:
-        if self.reader is None:
-            async with self.db() as session:
-                return await lookup_caller(session, caller_number=caller_number,
-                                           restricted=restricted, variables=variables,
-                                           region=region)
-        with self.reader.connect() as conn:
+        def run(conn: Connection) -> CallerLookup:
             return lookup(conn, caller_number=caller_number, restricted=restricted,
                           variables=variables, region=region)
+
+        if self.sqlite is not None:
+            with self.sqlite.connect() as conn:
+                return run(conn)
+        assert self.remote is not None
+        for attempt in (1, 2):
+            try:
+                async with self.remote.connect() as conn:
+                    return await conn.run_sync(run)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+
+@contextlib.asynccontextmanager
+async def caller_lookups(url: str) -> AsyncIterator[CallerLookups]:
+    """The pop's own connection(s) to the database, apart from the service's pool."""
+    reader = sqlite_reader(url)
+    remote = None if reader is not None else lookup_engine(url)
+    try:
+        yield CallerLookups(sqlite=reader, remote=remote)
+    finally:
+        if reader is not None:
+            reader.dispose()
+        if remote is not None:
+            await remote.dispose()
 
 
 async def customer_card(session: AsyncSession, customer_id: int) -> dict[str, Any] | None:

@@ -30,6 +30,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def lookup_engine(url: str) -> AsyncEngine:
+    """For the screen pop's reads on PostgreSQL: autocommit (no BEGIN/ROLLBACK around a
+    read) and no pre-ping (a dropped connection is retried by the caller instead)."""
+    return create_async_engine(
+        url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
+        connect_args={"timeout": 5, "command_timeout": 5})
+
+
 def sqlite_reader(url: str) -> Engine | None:
     """A synchronous engine on the same SQLite file, for short reads made right on the event
     loop (the screen pop's lookup): an indexed SQLite read takes microseconds, less than the

@@ -14,8 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from config.settings import Settings
-from crm_core.cards import CallerLookups
-from crm_core.db import sqlite_reader
+from crm_core.cards import caller_lookups
 from cti.agent_calls import AgentCalls
 from cti.ami.link import AmiLink, LinkConfig
 from cti.events import DomainEvent
@@ -80,10 +79,9 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
         calls = AgentCalls()
         app[directory_key] = directory
         app[agent_calls_key] = calls
-        reader = sqlite_reader(settings.effective_database_url)
-        if reader is not None:
-            stack.callback(reader.dispose)
-        pops = PopPipeline(events=telephony.subscribe(), lookups=CallerLookups(app[db_key], reader),
+        pops = PopPipeline(events=telephony.subscribe(),
+                           lookups=await stack.enter_async_context(
+                               caller_lookups(settings.effective_database_url)),
                            bus=app[bus_key], directory=directory, calls=calls,
                            region=settings.default_region)
         await pops.start()
