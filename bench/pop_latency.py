@@ -40,6 +40,7 @@ from cti.simulator import AgentProfile, AmiUser, CallerId, serve
 from cti.simulator.scenarios import did_for, log_agents_in
 
 FIRST_EXTENSION = 2000
+LOGIN_BATCH = 50
 PASSWORD = "bench password"
 FLOOR_SERVER = """
 import asyncio, json, sys, time
@@ -189,8 +190,10 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
                     pass
                 await asyncio.sleep(0.1)
         progress("service ready; agents logging in")
-        sockets = await asyncio.gather(*(agent_socket(base, e, arrived, sizes)
-                                         for e in extensions))
+        sockets = []
+        for start in range(0, len(extensions), LOGIN_BATCH):  # a shift starting, not a storm
+            sockets += await asyncio.gather(*(agent_socket(base, e, arrived, sizes)
+                                              for e in extensions[start:start + LOGIN_BATCH]))
         did = did_for(sim, "sales")
         calls = int(args.rate * args.seconds)
         progress(f"agents connected; {calls} calls")

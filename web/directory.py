@@ -76,7 +76,8 @@ class AgentDirectory:
     async def run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._reload.wait(), self.refresh_seconds)
+                async with asyncio.timeout(self.refresh_seconds):  # not wait_for: see cti/ami/link
+                    await self._reload.wait()
             except TimeoutError:
                 pass
             self._reload.clear()

@@ -59,7 +59,8 @@ class Outbox:
             done = 0
             for item in items:
                 try:
-                    await asyncio.wait_for(write(item), self.write_timeout)
+                    async with asyncio.timeout(self.write_timeout):  # not wait_for: see link
+                        await write(item)
                 except Exception as exc:
                     log.warning("outbox.write_failed", error=str(exc)[:200], waiting=len(items))
                     break
@@ -87,6 +88,7 @@ class Outbox:
             self._wake.clear()
             waiting = self._count > 0
             try:
-                await asyncio.wait_for(self._wake.wait(), self.retry_seconds if waiting else None)
+                async with asyncio.timeout(self.retry_seconds if waiting else None):
+                    await self._wake.wait()
             except TimeoutError:
                 pass

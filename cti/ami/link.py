@@ -135,7 +135,8 @@ class AmiLink:
             log.warning("ami.link_lost", error=error, retry_in=round(delay, 2))
             wait = delay * (0.5 + random.random())  # jitter: instances do not retry in step
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._stopping.wait()
             delay = min(delay * 2, self.config.backoff_max)
             self.status.reconnects += 1
 
@@ -154,12 +155,10 @@ class AmiLink:
     async def _session(self) -> str:
         loop = asyncio.get_running_loop()
         config = self.config
-        _, protocol = await asyncio.wait_for(
-            loop.create_connection(
+        async with asyncio.timeout(config.connect_timeout):
+            _, protocol = await loop.create_connection(
                 lambda: FramedProtocol(config.wanted_events), config.host, config.port
-            ),
-            config.connect_timeout,
-        )
+            )
         protocol.sink = self
         self._protocol = protocol
         self._lost = loop.create_future()
@@ -259,7 +258,11 @@ class AmiLink:
         seconds = timeout or self.config.action_timeout
         future = protocol.send_action(action, as_list=as_list)
         try:
-            return await asyncio.wait_for(future, seconds)
+            # asyncio.timeout, never wait_for: on Python 3.11 wait_for loses a cancellation
+            # that arrives as the answer does (LinkDown as the link stops, say), and the
+            # cancelled worker runs on and holds up shutdown.
+            async with asyncio.timeout(seconds):
+                return await future
         except TimeoutError:
             protocol.responses.pop(action.action_id, None)
             raise ActionTimeout(action.name, action.action_id, seconds) from None
@@ -288,7 +291,8 @@ class AmiLink:
         try:
             return await self.send(action, timeout=timeout)
         except (LinkDown, ActionTimeout) as first_error:
-            await asyncio.wait_for(self.wait_connected(), self.config.action_timeout * 3)
+            async with asyncio.timeout(self.config.action_timeout * 3):
+                await self.wait_connected()
             if await self.channel_exists(channel_id):
                 log.info("ami.originate_already_placed", channel_id=channel_id)
                 return None

@@ -183,3 +183,17 @@ async def test_the_status_counts_events_per_second(link, pbx):
     status = link.status.as_dict(now=link.status._per_second[-1][0] + 1.0)
     assert status["connected"] is True
     assert status["events_per_second"] >= 2.0
+
+
+async def test_a_sender_cancelled_as_the_link_drops_is_cancelled_not_told_link_down(link, pbx):
+    """A worker cancelled (the service stopping) in the same instant its pending action fails
+    with LinkDown must end cancelled: taking the LinkDown instead, it would catch it as a PBX
+    error and run on, and the service could never stop."""
+    pbx.originate_answers = False
+    action = actions.originate("PJSIP/1001", context="clicktocall", exten="6001")
+    sending = asyncio.create_task(link.send(action))
+    await eventually(lambda: any(f.name == "Originate" for f in pbx.received))
+    link._protocol.close()  # the drop and the cancellation in one turn of the loop
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
