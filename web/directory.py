@@ -31,7 +31,6 @@ class AgentDirectory:
         self.bus = bus
         self.refresh_seconds = refresh_seconds
         self._users: dict[str, int] = {}  # extension -> user id
-        self._extensions: dict[int, str] = {}
         self._missing: dict[str, float] = {}  # extension -> when it had no user
         self._reload: asyncio.Event = asyncio.Event()
 
@@ -46,7 +45,7 @@ class AgentDirectory:
         if user_id is not None or not extension:
             return user_id
         now = time.monotonic()
-        if now - self._missing.get(extension, -MISS_SECONDS) < MISS_SECONDS:
+        if now - self._missing.get(extension, float("-inf")) < MISS_SECONDS:
             return None  # asked a moment ago: a phone without a user sends many events
         async with self.db() as db:
             user = await active_user_by_extension(db, extension)
@@ -54,18 +53,13 @@ class AgentDirectory:
             self._missing[extension] = now
             return None
         self._users[extension] = user.id
-        self._extensions[user.id] = extension
         return user.id
-
-    def extension_of_user(self, user_id: int) -> str | None:
-        return self._extensions.get(user_id)
 
     async def load(self) -> None:
         async with self.db() as db:
             rows = (await db.execute(select(User.extension, User.id).where(
                 User.extension.is_not(None), User.is_active.is_(True)))).all()
         self._users = {extension: user_id for extension, user_id in rows if extension}
-        self._extensions = {user_id: extension for extension, user_id in self._users.items()}
         self._missing.clear()
         log.info("directory.loaded", agents=len(self._users))
 
