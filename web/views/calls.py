@@ -5,6 +5,7 @@ browser."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Literal
 
@@ -140,13 +141,19 @@ async def dial(request: web.Request, data: DialInput) -> object:
     return {"call_id": channel_id, "number": number.e164, "card": card}
 
 
+async def _act_on_my_call(request: web.Request, build: Callable[[str], actions.Action],
+                          ) -> dict[str, str]:
+    """Send the PBX an action on the agent's own channel of their current call."""
+    _user, interface = await my_phone(request)
+    call = _current_call(request, interface)
+    await _send(pbx_link(request), build(call.device_channel))
+    return {"call_id": call.linked_id}
+
+
 @api.route("POST", "/calls/current/hangup", summary="Hang up my current call",
            access="calls.handle", tag="calls")
 async def hang_up(request: web.Request) -> object:
-    _user, interface = await my_phone(request)
-    call = _current_call(request, interface)
-    await _send(pbx_link(request), actions.hangup(call.device_channel))
-    return {"call_id": call.linked_id}
+    return await _act_on_my_call(request, actions.hangup)
 
 
 @api.route("POST", "/calls/current/transfer",
@@ -170,20 +177,14 @@ async def transfer(request: web.Request, data: TransferInput) -> object:
            access="calls.handle", tag="calls")
 async def complete_transfer(request: web.Request) -> object:
     # Asterisk completes an attended transfer when the transferer's channel leaves.
-    _user, interface = await my_phone(request)
-    call = _current_call(request, interface)
-    await _send(pbx_link(request), actions.hangup(call.device_channel))
-    return {"call_id": call.linked_id}
+    return await _act_on_my_call(request, actions.hangup)
 
 
 @api.route("POST", "/calls/current/transfer/cancel",
            summary="Attended transfer: drop the consulted party, back to the caller",
            access="calls.handle", tag="calls")
 async def cancel_transfer(request: web.Request) -> object:
-    _user, interface = await my_phone(request)
-    call = _current_call(request, interface)
-    await _send(pbx_link(request), actions.cancel_atxfer(call.device_channel))
-    return {"call_id": call.linked_id}
+    return await _act_on_my_call(request, actions.cancel_atxfer)
 
 
 @api.route("POST", "/calls/{call_id}/wrap-up",
