@@ -92,8 +92,8 @@ async def prepare(url: str, agents: int) -> None:
                 await service.create(UserCreate(
                     username=f"agent{extension}", display_name=f"Agent {extension}",
                     password=PASSWORD, roles=["inbound_agent"], extension=extension), SYSTEM)
-        await db.commit()
         await load_demo_customers(db, clock=utc_now)
+        await db.commit()  # the loader leaves committing to its caller
     await engine.dispose()
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from cti.ami.traces import received_streams
 
-TRACES = Path(os.environ.get("AMI_TRACES_DIR")
-              or Path(__file__).resolve().parents[2] / "shared" / "ami-traces")
+# The repository's own copy (bench/ must not import tests/); AMI_TRACES_DIR picks other recordings.
+DEFAULT_TRACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami-traces"
+TRACES = Path(os.environ.get("AMI_TRACES_DIR") or DEFAULT_TRACES)
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 _UNIQUEID = re.compile(rb"\b1\d{9}\.(\d+)\b")
 _CHANNEL_SEQ = re.compile(rb"-([0-9a-f]{8})(;[12])?\b")

@@ -1,4 +1,7 @@
-"""Logging in and out: throttling, password check, one live session per user, audit."""
+"""Logging in and out: throttling, password check, one live session per user, audit.
+
+Nothing here commits. A refused login still wrote its attempt and audit row (what throttling
+counts): the owner commits those before passing BadCredentials or LoginThrottled on."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_core import audit, throttle
 from crm_core.audit import Actor
 from crm_core.clock import Clock
+from crm_core.errors import Throttled, Unauthorized, whole_seconds
 from crm_core.models import LoginAttempt, User, UserSession
 from crm_core.passwords import Passwords
 from crm_core.sessions import SessionPolicy, end_session, open_session
@@ -31,13 +35,20 @@ class LoggedIn:
     ended_session_ids: list[str]
 
 
-class BadCredentials(Exception):
+class BadCredentials(Unauthorized):
     """Wrong user name or password (deliberately not saying which)."""
 
+    code = "bad_credentials"
 
-class LoginThrottled(Exception):
+    def __init__(self, message: str = "wrong user name or password") -> None:
+        super().__init__(message)
+
+
+class LoginThrottled(Throttled):
     def __init__(self, throttled: throttle.Throttled) -> None:
-        super().__init__(f"too many failed logins ({throttled.scope})")
+        seconds = whole_seconds(throttled.retry_after)
+        super().__init__(f"too many failed logins; retry in {seconds} s",
+                         retry_after=throttled.retry_after, scope=throttled.scope)
         self.throttled = throttled
 
 
@@ -67,7 +78,6 @@ class LoginService:
             audit.record(self.session, actor, at=now, action="auth.login_throttled",
                          entity_type="username", entity_id=username,
                          after={"scope": blocked.scope})
-            await self.session.commit()
             raise LoginThrottled(blocked)
 
         user = await self.session.scalar(select(User).where(User.username == username))
@@ -80,7 +90,6 @@ class LoginService:
                 reason = "disabled"
             audit.record(self.session, actor, at=now, action="auth.login_failed",
                          entity_type="username", entity_id=username, after={"reason": reason})
-            await self.session.commit()
             raise BadCredentials()
 
         if self.passwords.needs_rehash(user.password_hash):
@@ -94,7 +103,6 @@ class LoginService:
         actor = Actor(user_id=user.id, name=user.username, client_ip=client_ip)
         audit.record(self.session, actor, at=now, action="auth.login", entity_type="user",
                      entity_id=user.id, after={"remember": remember, "replaced": len(ended)})
-        await self.session.commit()
         return LoggedIn(token=token, session=row, user=user, ended_session_ids=ended)
 
     async def logout(self, session_id: str, actor: Actor) -> None:
@@ -102,7 +110,6 @@ class LoginService:
         await end_session(self.session, session_id, now, "logout")
         audit.record(self.session, actor, at=now, action="auth.logout", entity_type="user",
                      entity_id=actor.user_id)
-        await self.session.commit()
 
     async def _throttled(self, username: str, client_ip: str) -> throttle.Throttled | None:
         now = self.clock()

@@ -49,7 +49,7 @@ def _time(seconds: float | None) -> datetime | None:
 async def record_call(
     session: AsyncSession, call: EndedCall, *, region: str, now: datetime
 ) -> bool:
-    """Write the record unless it exists; True when written. Commits."""
+    """Write the record unless it exists; True when written. The caller commits."""
     exists = await session.scalar(
         select(CallRecord.linked_id).where(CallRecord.linked_id == call.linked_id)
     )
@@ -79,5 +79,4 @@ async def record_call(
     )
     session.add(record)
     await attach_wrap_up(session, record)
-    await session.commit()
     return True

@@ -44,7 +44,8 @@ DEMO_USERS: tuple[DemoUser, ...] = (
 async def load_demo_users(
     session: AsyncSession, *, passwords: Passwords, clock: Clock
 ) -> list[tuple[DemoUser, bool]]:
-    """Create the demo users that do not exist yet. Returns each user and whether it is new."""
+    """Create the demo users that do not exist yet. Returns each user and whether it is new.
+    The caller commits."""
     service = UserService(session, passwords=passwords, clock=clock)
     result = []
     for demo in DEMO_USERS:
@@ -57,7 +58,6 @@ async def load_demo_users(
                 SYSTEM,
             )
         result.append((demo, not exists))
-    await session.commit()
     return result
 
 
@@ -83,7 +83,8 @@ def demo_customer(n: int) -> tuple[str, str, str, str]:
 
 async def load_demo_customers(session: AsyncSession, *, clock: Clock,
                               count: int = DEMO_CUSTOMERS) -> int:
-    """Create the demo customers unless there are customers already; returns how many."""
+    """Create the demo customers unless there are customers already; returns how many.
+    The caller commits."""
     if await session.scalar(select(func.count()).select_from(Customer)):
         return 0
     now = clock()
@@ -99,7 +100,6 @@ async def load_demo_customers(session: AsyncSession, *, clock: Clock,
                                          is_primary=True)]
         session.add(customer)
         _demo_history(customer, n, now)
-    await session.commit()
     return count
 
 

@@ -69,7 +69,6 @@ async def wrap_up(session: AsyncSession, data: WrapUp, actor: Actor, *, now: dat
                  entity_id=data.call_id, after={"disposition": data.disposition,
                                                 "customer_id": customer_id,
                                                 "interaction_id": item.id})
-    await session.commit()
     return item
 
 

@@ -82,7 +82,8 @@ async def open_session(
 async def resolve(
     session: AsyncSession, token: str, *, now: datetime, policy: SessionPolicy
 ) -> tuple[UserSession, User] | None:
-    """The live session and its active user for a cookie token, or None."""
+    """The live session and its active user for a cookie token, or None. May end an expired
+    session or slide a live one on: the caller's unit of work commits that."""
     found = (
         await session.execute(
             select(UserSession, User)
@@ -101,7 +102,8 @@ async def resolve(
 async def keep_alive(
     session: AsyncSession, session_id: str, *, now: datetime, policy: SessionPolicy
 ) -> bool:
-    """Activity in an open page (no request made): slide the session on. False if it is over."""
+    """Activity in an open page (no request made): slide the session on. False if it is over.
+    The caller commits."""
     row = await session.get(UserSession, session_id)
     return row is not None and await _keep_alive(session, row, now=now, policy=policy)
 
@@ -114,12 +116,10 @@ async def _keep_alive(
         return False
     if row.expires_at <= now:
         row.ended_at, row.end_reason = now, "expired"
-        await session.commit()
         return False
     if now - row.last_seen_at >= policy.touch_every:
         row.last_seen_at = now
         row.expires_at = now + policy.lifetime(row.remember)
-        await session.commit()
     return True
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cti.ami.framing import Frame
-from cti.calls import interface_of
+from cti.devices import interface_of
 from cti.events import (
     Activity,
     AgentActivityChanged,
@@ -427,10 +427,3 @@ def _snapshot(agent: _Agent) -> AgentSnapshot:
             for queue, membership in sorted(agent.queues.items())
         ),
     )
-
-
-def extension_of(interface: str) -> str:
-    """The agent's extension in a queue member interface: ``PJSIP/1001`` -> ``1001``,
-    ``Local/1001@agents`` -> ``1001``; "" when there is none."""
-    _, _, rest = interface.partition("/")
-    return rest.partition("@")[0] if rest.partition("@")[0].isdigit() else ""

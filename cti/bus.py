@@ -155,16 +155,5 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-_in_flight: set[asyncio.Task[None]] = set()
-
-
-def publish_soon(bus: Bus, channel: str, message: dict[str, Any]) -> None:
-    """Publish from a synchronous handler (bus handlers must not wait); the task is kept
-    referenced until it is done."""
-    task = asyncio.get_running_loop().create_task(bus.publish(channel, message))
-    _in_flight.add(task)
-    task.add_done_callback(_in_flight.discard)
-
-
 def create_bus(redis_url: str) -> Bus:
     return RedisBus(redis_url) if redis_url else InProcessBus()

@@ -7,7 +7,7 @@ records, the dialer) take events from their own queues in their own tasks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -18,6 +18,7 @@ from cti.calls import CallTracker
 from cti.events import DomainEvent
 
 log = structlog.get_logger("cti.telephony")
+QUEUE_LIMIT = 10_000  # domain events a subscriber may fall behind by before losing them
 
 
 class Telephony:
@@ -26,6 +27,8 @@ class Telephony:
         self.agents = AgentTracker()
         self.connected = False
         self.domain_events = 0
+        self.dropped_events = 0
+        self._observers: list[Callable[[DomainEvent], None]] = []
         self._subscribers: list[asyncio.Queue[DomainEvent]] = []
 
     @property
@@ -33,9 +36,16 @@ class Telephony:
         """Event names worth decoding at all; the link's parser drops the others unread."""
         return self.calls.handled_events | self.agents.handled_events
 
-    def subscribe(self) -> asyncio.Queue[DomainEvent]:
-        """A queue that receives every domain event from now on."""
-        queue: asyncio.Queue[DomainEvent] = asyncio.Queue()
+    def observe(self, observer: Callable[[DomainEvent], None]) -> None:
+        """Called with every domain event, on the event path, before any subscriber's queue
+        gets it: for pure projections that must never lag (it must be fast and not raise)."""
+        self._observers.append(observer)
+
+    def subscribe(self, limit: int = QUEUE_LIMIT) -> asyncio.Queue[DomainEvent]:
+        """A queue that receives every domain event from now on. Bounded: a subscriber that
+        falls ``limit`` events behind loses the newest (counted and logged), rather than the
+        process its memory."""
+        queue: asyncio.Queue[DomainEvent] = asyncio.Queue(limit)
         self._subscribers.append(queue)
         return queue
 
@@ -63,5 +73,12 @@ class Telephony:
     def _publish(self, events: list[DomainEvent]) -> None:
         for event in events:
             self.domain_events += 1
+            for observer in self._observers:
+                observer(event)
             for queue in self._subscribers:
-                queue.put_nowait(event)
+                try:
+                    queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    self.dropped_events += 1
+                    log.error("cti.subscriber_behind", dropped=self.dropped_events,
+                              event_type=type(event).__name__)

@@ -21,15 +21,19 @@ from crm_core.migrate import upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.sessions import SessionPolicy
 from cti.bus import create_bus
+from desk.commands import CommandRouter, Desk
+from desk.notifications import Notifier
 from web.api.endpoints import api
 from web.appkeys import (
     bus_key,
     clock_key,
     db_key,
+    desk_key,
     engine_key,
     hub_key,
     login_limits_key,
     metrics_key,
+    notifier_key,
     passwords_key,
     secret_key,
     session_policy_key,
@@ -119,12 +123,23 @@ def _database(migrate: bool):  # type: ignore[no-untyped-def]
 
 
 async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
-    bus = create_bus(app[settings_key].redis_url)
+    settings = app[settings_key]
+    bus = create_bus(settings.redis_url)
     await bus.start()
-    hub = Hub(bus=bus, metrics=app[metrics_key])
+    notifier = Notifier(bus)
+    hub = Hub(notifier=notifier, metrics=app[metrics_key])
     await hub.start()
+    # Commands go to the instance driving the PBX link; only through Redis can that be another.
+    router = CommandRouter(notifier, forward=bus.kind == "redis",
+                           deadline=settings.command_deadline)
+    await router.start()
     app[bus_key] = bus
+    app[notifier_key] = notifier
     app[hub_key] = hub
+    app[desk_key] = Desk(
+        db=app[db_key], clock=app[clock_key], notifier=notifier, router=router,
+        region=settings.default_region, interface_template=settings.agent_interface,
+        default_queues=settings.agent_default_queues)
 
     async def over_among(ids: list[str]) -> dict[str, str]:
         async with app[db_key]() as db:

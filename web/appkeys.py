@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -13,9 +11,9 @@ from crm_core.clock import Clock
 from crm_core.passwords import Passwords
 from crm_core.sessions import SessionPolicy
 from cti.bus import Bus
-
-if TYPE_CHECKING:
-    pass
+from desk.commands import Desk
+from desk.notifications import Notifier
+from desk.runtime import PbxRuntime
 
 settings_key = web.AppKey("settings", Settings)
 clock_key = web.AppKey("clock", Clock)
@@ -28,12 +26,11 @@ bus_key = web.AppKey("bus", Bus)
 hub_key = web.AppKey("hub", "Hub")
 metrics_key = web.AppKey("metrics", "Metrics")
 secret_key = web.AppKey("secret", str)
-link_key = web.AppKey("link", "AmiLink")
-telephony_key = web.AppKey("telephony", "Telephony")
+notifier_key = web.AppKey("notifier", Notifier)
+desk_key = web.AppKey("desk", Desk)
+# While this instance drives the PBX link: the link, the state machines and the desk's workers.
+runtime_key = web.AppKey("runtime", PbxRuntime)
 simulator_key = web.AppKey("simulator", "RunningSimulator")
-recorder_key = web.AppKey("recorder", "CallRecorder")
-directory_key = web.AppKey("directory", "AgentDirectory")
-agent_calls_key = web.AppKey("agent_calls", "AgentCalls")
 
 # Per-request state.
 principal_key = web.RequestKey("principal", "Principal")

@@ -1,4 +1,4 @@
-"""The `callcentre` command: serve, demo, migrate, create-user, load-demo-data."""
+"""The `callcentre` command: serve, demo, migrate, create-user, load-demo-data, simulator."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from crm_core.demo import load_demo_customers, load_demo_users
 from crm_core.migrate import upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
+from crm_core.uow import UnitOfWork
 from crm_core.users import UserService
+from cti.simulator import __main__ as simulator_cli
 from web.app import create_app
 from web.inputs import BadInput, validate
 
@@ -47,9 +49,11 @@ async def _migrate(settings: Settings) -> None:
 async def _load_demo(settings: Settings) -> list:
     engine = create_engine(settings.effective_database_url)
     try:
-        async with session_factory(engine)() as db:
-            users = await load_demo_users(db, passwords=_passwords(settings), clock=utc_now)
-            created = await load_demo_customers(db, clock=utc_now)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            users = await load_demo_users(uow.session, passwords=_passwords(settings),
+                                          clock=utc_now)
+            created = await load_demo_customers(uow.session, clock=utc_now)
+            await uow.commit()
         if created:
             print(f"created {created} demo customers", flush=True)
         return users
@@ -60,10 +64,10 @@ async def _load_demo(settings: Settings) -> list:
 async def _create_user(settings: Settings, data: UserCreate) -> int:
     engine = create_engine(settings.effective_database_url)
     try:
-        async with session_factory(engine)() as db:
-            service = UserService(db, passwords=_passwords(settings), clock=utc_now)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            service = UserService(uow.session, passwords=_passwords(settings), clock=utc_now)
             user = await service.create(data, Actor(user_id=None, name="cli"))
-            await db.commit()
+            await uow.commit()
             return user.id
     finally:
         await engine.dispose()
@@ -130,9 +134,8 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(settings: Settings, args: argparse.Namespace) -> int:
-    from cti.simulator.__main__ import main as simulator_main
-
-    return simulator_main(args.args)
+    asyncio.run(simulator_cli.run(args))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,20 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--extension", help="phone extension")
     create.set_defaults(func=cmd_create_user)
     simulator = sub.add_parser(
-        "simulator", help="run the PBX simulator alone (AMI over TCP), e.g. --port 5038 "
-        "--scenario inbound-burst --speed 10; see --help after the sub-command", add_help=False,
+        "simulator", help="run the PBX simulator alone (AMI over TCP)",
+        description=simulator_cli.DESCRIPTION,
     )
-    simulator.add_argument("args", nargs=argparse.REMAINDER)
+    simulator_cli.add_arguments(simulator)
     simulator.set_defaults(func=cmd_simulator)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, extra = build_parser().parse_known_args(argv)
-    if args.command == "simulator":
-        args.args = [*args.args, *extra]
-    elif extra:
-        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    args = build_parser().parse_args(argv)
     overrides: dict[str, object] = {}
     if args.command == "demo":
         overrides["log_format"] = os.environ.get("CALLCENTRE_LOG_FORMAT", "console")

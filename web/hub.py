@@ -15,20 +15,14 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, web
 
-from cti.bus import Bus
+from desk import notifications as note
 from web.metrics import Metrics
 
 log = structlog.get_logger("web.hub")
 
-# Bus channels the hub listens on.
-SESSIONS_ENDED = "sessions.ended"
-AGENT_EVENTS = "agent.events"  # {"user_id", "message"}: for that agent's tabs (pops, calls)
-RESEND_PENDING = "pops.resend"  # published when an agent's tab connects
 # Only tabs of users who take calls receive what concerns calls.
 CALLS_PERMISSION = "calls.handle"
-MONITOR_EVENTS = "supervisor.events"  # agents' rows, for the supervisors' tabs
-RESEND_AGENTS = "supervisor.resend"  # published when a supervisor's tab connects
-MONITOR_PERMISSION = "campaigns.monitor"
+MONITOR_PERMISSION = "campaigns.monitor"  # agents' live rows go to users who monitor
 QUEUE_SIZE = 256
 
 
@@ -57,16 +51,16 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, *, bus: Bus, metrics: Metrics) -> None:
-        self.bus = bus
+    def __init__(self, *, notifier: note.Notifier, metrics: Metrics) -> None:
+        self.notifier = notifier
         self.metrics = metrics
         self.by_session: defaultdict[str, set[Connection]] = defaultdict(set)
         self.by_user: defaultdict[int, set[Connection]] = defaultdict(set)
 
     async def start(self) -> None:
-        await self.bus.subscribe(SESSIONS_ENDED, self._on_sessions_ended)
-        await self.bus.subscribe(AGENT_EVENTS, self._on_agent_event)
-        await self.bus.subscribe(MONITOR_EVENTS, self._on_monitor_event)
+        await self.notifier.subscribe(note.SessionsEnded, self._on_sessions_ended)
+        await self.notifier.subscribe(note.ToAgent, self._on_agent_event)
+        await self.notifier.subscribe(note.ToSupervisors, self._on_monitor_event)
 
     async def close(self) -> None:
         """Close every socket (pages reconnect, to another instance if this one is going)."""
@@ -86,9 +80,9 @@ class Hub:
     async def ask_for_pending(self, conn: Connection) -> None:
         """A tab of an agent connected: whatever rings for them is sent again."""
         if CALLS_PERMISSION in conn.permissions:
-            await self.bus.publish(RESEND_PENDING, {"user_id": conn.user_id})
+            await self.notifier.publish(note.AgentTabOpened(user_id=conn.user_id))
         if MONITOR_PERMISSION in conn.permissions:
-            await self.bus.publish(RESEND_AGENTS, {})
+            await self.notifier.publish(note.SupervisorTabOpened())
 
     async def detach(self, conn: Connection) -> None:
         self.by_session[conn.session_id].discard(conn)
@@ -132,23 +126,19 @@ class Hub:
                 self.send(conn, {"type": "session.ended", "reason": reason},
                           then_close=SESSION_OVER)
 
-    def _on_agent_event(self, _channel: str, envelope: dict[str, Any]) -> None:
-        user_id, message = envelope.get("user_id"), envelope.get("message")
-        if not isinstance(user_id, int) or not isinstance(message, dict):
-            return
-        for conn in list(self.by_user.get(user_id, ())):
+    def _on_agent_event(self, envelope: note.ToAgent) -> None:
+        for conn in list(self.by_user.get(envelope.user_id, ())):
             if CALLS_PERMISSION in conn.permissions:
-                self.send(conn, message)
+                self.send(conn, envelope.message)
 
-    def _on_monitor_event(self, _channel: str, message: dict[str, Any]) -> None:
+    def _on_monitor_event(self, envelope: note.ToSupervisors) -> None:
         for conns in list(self.by_user.values()):
             for conn in list(conns):
                 if MONITOR_PERMISSION in conn.permissions:
-                    self.send(conn, message)
+                    self.send(conn, envelope.message)
 
-    def _on_sessions_ended(self, _channel: str, message: dict[str, Any]) -> None:
-        ids = [str(i) for i in message.get("session_ids", ())]
-        self.end_sessions(ids, str(message.get("reason", "ended")))
+    def _on_sessions_ended(self, message: note.SessionsEnded) -> None:
+        self.end_sessions(message.session_ids, message.reason)
 
     async def _write(self, conn: Connection) -> None:
         try:
@@ -162,10 +152,11 @@ class Hub:
             return  # the browser went away; the reader side detaches
 
 
-async def announce_sessions_ended(bus: Bus, session_ids: list[str], reason: str) -> None:
+async def announce_sessions_ended(notifier: note.Notifier, session_ids: list[str],
+                                  reason: str) -> None:
     """Tell every instance to close these sessions' sockets (their pages show the login)."""
     if session_ids:
-        await bus.publish(SESSIONS_ENDED, {"session_ids": session_ids, "reason": reason})
+        await notifier.publish(note.SessionsEnded(session_ids=session_ids, reason=reason))
 
 
 async def sweep_ended_sessions(

@@ -4,6 +4,7 @@ a silent replacement character; validation errors name their fields."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
@@ -12,19 +13,30 @@ from pydantic import BaseModel, ValidationError
 
 from crm_core.errors import DomainError, InvalidInput
 from web.appkeys import form_key
+from web.errors import problem_of
 
 M = TypeVar("M", bound=BaseModel)
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-class BadInput(Exception):
-    """Input refused before or during validation; `fields` maps field names to messages."""
+class BadInput(InvalidInput):
+    """Input refused before or during validation; `fields` maps field names to messages.
+    A domain error like the others, so a form view catches DomainError alone."""
 
-    def __init__(self, message: str, fields: dict[str, str] | None = None, status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or {}
-        self.status = status
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, fields=fields)
+
+
+class MalformedBody(BadInput):
+    """The body cannot be read at all (not UTF-8, not JSON): no field to name."""
+
+    code = "bad_request"
+
+
+class UnsupportedBody(BadInput):
+    """A body of another type than the one expected (a form, or JSON)."""
+
+    code = "unsupported_media_type"
 
 
 def parse_urlencoded(body: bytes) -> dict[str, list[str]]:
@@ -36,7 +48,7 @@ def parse_urlencoded(body: bytes) -> dict[str, list[str]]:
         try:
             key = unquote_to_bytes(raw_key.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadInput("a field name is not valid UTF-8", status=400) from exc
+            raise MalformedBody("a field name is not valid UTF-8") from exc
         try:
             value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -49,7 +61,7 @@ async def read_form(request: web.Request) -> dict[str, list[str]]:
     if form_key in request:
         return request[form_key]
     if request.content_type != FORM_TYPE:
-        raise BadInput(f"expected a form ({FORM_TYPE})", status=415)
+        raise UnsupportedBody(f"expected a form ({FORM_TYPE})")
     request[form_key] = form = parse_urlencoded(await request.read())
     return form
 
@@ -61,14 +73,14 @@ def form_values(form: dict[str, list[str]], *, lists: tuple[str, ...] = ()) -> d
 
 async def read_json(request: web.Request) -> Any:
     if request.content_type != "application/json":
-        raise BadInput("expected a JSON body (Content-Type: application/json)", status=415)
+        raise UnsupportedBody("expected a JSON body (Content-Type: application/json)")
     body = await request.read()
     try:
         return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise BadInput("the body is not valid UTF-8", status=400) from exc
+        raise MalformedBody("the body is not valid UTF-8") from exc
     except ValueError as exc:
-        raise BadInput(f"the body is not valid JSON: {exc}", status=400) from exc
+        raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -83,12 +95,8 @@ def validate(model: type[M], data: Any) -> M:
         raise BadInput(f"invalid input: {summary}", fields) from exc
 
 
-def form_problem(exc: BadInput | DomainError) -> tuple[int, str, dict[str, str]]:
-    """What a page shows for a refused form: status, message, and the message per field."""
-    if isinstance(exc, BadInput):
-        return exc.status, exc.message, exc.fields
-    return exc.status, exc.message, {exc.field: exc.message} if exc.field else {}
-
-
-def domain_to_bad_input(exc: InvalidInput) -> BadInput:
-    return BadInput(exc.message, {exc.field: exc.message} if exc.field else {})
+def form_problem(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    """What a page shows for a refused form: status (from the one error table), message, and
+    the message per field."""
+    problem = problem_of(exc)
+    return problem.status, problem.message, problem.fields

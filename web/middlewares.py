@@ -7,13 +7,13 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from aiohttp import web
 
 from crm_core import sessions
-from crm_core.errors import DomainError, InvalidInput
+from crm_core.errors import DomainError, Forbidden, Unauthorized
+from crm_core.uow import UnitOfWork
 from web.access import LOGGED_IN, PUBLIC, access_of
 from web.appkeys import (
     clock_key,
@@ -23,7 +23,8 @@ from web.appkeys import (
     request_id_key,
     session_policy_key,
 )
-from web.inputs import BadInput, domain_to_bad_input, read_form
+from web.errors import INTERNAL_ERROR, Problem, problem_of
+from web.inputs import UnsupportedBody, read_form
 from web.principal import Principal
 from web.render import render
 from web.security import (
@@ -45,21 +46,15 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/v1/")
 
 
-def error_response(
-    request: web.Request, status: int, message: str, *, code: str,
-    fields: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-) -> web.StreamResponse:
+def error_response(request: web.Request, problem: Problem) -> web.StreamResponse:
+    """The API's one JSON shape, or the error page."""
     if is_api(request):
-        body: dict[str, Any] = {"error": code, "message": message}
-        if fields:
-            body["fields"] = fields
-        return web.json_response(body, status=status, headers=headers)
-    response = render(
-        request, "error.html", {"status": status, "message": message, "fields": fields or {}},
-        status=status,
-    )
-    if headers:
-        response.headers.update(headers)
+        return web.json_response(problem.body(), status=problem.status,
+                                 headers=problem.headers or None)
+    response = render(request, "error.html", {
+        "status": problem.status, "message": problem.message, "fields": problem.fields,
+    }, status=problem.status)
+    response.headers.update(problem.headers)
     return response
 
 
@@ -79,7 +74,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         response.headers["X-Request-ID"] = request_id
         return response
-    except web.HTTPException as exc:  # redirects, and errors already shaped
+    except web.HTTPException as exc:  # redirects
         status = exc.status
         exc.headers["X-Request-ID"] = request_id
         raise
@@ -94,32 +89,19 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _handle_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error, the domain's and aiohttp's (no route, wrong method, body too large), through
+    the one table in web/errors.py."""
     try:
         return await handler(request)
-    except BadInput as exc:
-        return error_response(request, exc.status, exc.message, code="invalid_input",
-                              fields=exc.fields)
-    except InvalidInput as exc:
-        bad = domain_to_bad_input(exc)
-        return error_response(request, 422, bad.message, code="invalid_input", fields=bad.fields)
     except DomainError as exc:
-        fields = {exc.field: exc.message} if exc.field else None
-        code = type(exc).__name__.lower()
-        return error_response(request, exc.status, exc.message, code=code, fields=fields)
+        return error_response(request, problem_of(exc))
     except web.HTTPException as exc:
-        if exc.status >= 400 and exc.content_type != "application/json":
-            return error_response(request, exc.status, exc.reason, code=_code(exc.status),
-                                  headers={k: v for k, v in exc.headers.items()
-                                           if k in ("Allow", "Retry-After")})
-        raise
+        if exc.status >= 400:
+            return error_response(request, problem_of(exc))
+        raise  # a redirect
     except Exception:
         log.exception("http.unhandled_error", method=request.method, path=request.path)
-        return error_response(request, 500, "internal error", code="internal_error")
-
-
-def _code(status: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found",
-            405: "method_not_allowed", 413: "too_large", 429: "throttled"}.get(status, "error")
+        return error_response(request, INTERNAL_ERROR)
 
 
 @web.middleware
@@ -129,10 +111,14 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     token = request.cookies.get(SESSION_COOKIE)
     found = None
     if token and len(token) <= 128:
-        async with request.app[db_key]() as db:
+        async with UnitOfWork(request.app[db_key]) as uow:
             found = await sessions.resolve(
-                db, token, now=request.app[clock_key](), policy=request.app[session_policy_key]
+                uow.session, token, now=request.app[clock_key](),
+                policy=request.app[session_policy_key],
             )
+            # Keeps the session's touch (or its end on expiry); ending a read-only
+            # transaction costs the same round trip as the rollback would.
+            await uow.commit()
     if found is not None:
         row, user = found
         request[principal_key] = Principal(
@@ -147,17 +133,14 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         return await _respond(request, handler, token, found)
     if found is None:
         if is_api(request):
-            raise web.HTTPUnauthorized(
-                text='{"error":"unauthorized","message":"log in first"}',
-                content_type="application/json",
-            )
+            raise Unauthorized("log in first")
         location = "/login?next=" + request.path_qs if request.method == "GET" else "/login"
         response = web.HTTPFound(location)
         if token:
             clear_session_cookie(response)
         raise response
     if access != LOGGED_IN and access not in request[principal_key].permissions:
-        raise web.HTTPForbidden(reason=f"you do not have the permission {access!r}")
+        raise Forbidden(f"you do not have the permission {access!r}")
     return await handler(request)
 
 
@@ -178,9 +161,9 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if is_api(request):
         # JSON bodies only (cross-site forms cannot send them) and, with a session, the header.
         if request.content_type != "application/json" and request.content_length:
-            raise BadInput("expected a JSON body (Content-Type: application/json)", status=415)
+            raise UnsupportedBody("expected a JSON body (Content-Type: application/json)")
         if who is not None and not tokens_match(who.csrf_token, request.headers.get(CSRF_HEADER)):
-            raise web.HTTPForbidden(reason=f"missing or wrong {CSRF_HEADER} header")
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header")
         return await handler(request)
     form = await read_form(request)
     given = (form.get(CSRF_FIELD) or [""])[-1]
@@ -189,6 +172,6 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         request, given
     )
     if not ok:
-        raise web.HTTPForbidden(reason="the form has expired or came from another site; "
-                                       "reload the page and try again")
+        raise Forbidden("the form has expired or came from another site; "
+                        "reload the page and try again")
     return await handler(request)

@@ -1,12 +1,12 @@
-"""The operations shared by the pages and their API twins: one unit of work each, committed
-here, with the browsers of any ended sessions told afterwards."""
+"""The operations shared by the pages and their API twins: each owns one unit of work and
+commits it once (the services never commit); the browsers of any ended sessions are told after
+the commit."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.auth import BadCredentials, LoggedIn, LoginService, LoginThrottled
 from crm_core.dictionary import DictionaryService
@@ -18,140 +18,150 @@ from crm_core.schemas import (
     UserCreate,
     UserUpdate,
 )
+from crm_core.uow import UnitOfWork
 from crm_core.users import RoleService, UserService
+from desk.notifications import DirectoryChanged
 from web.appkeys import (
-    bus_key,
     clock_key,
     db_key,
     login_limits_key,
     metrics_key,
+    notifier_key,
     passwords_key,
     session_policy_key,
 )
-from web.directory import announce_directory_changed
 from web.hub import announce_sessions_ended
 from web.principal import actor, require_principal
 from web.security import client_ip
 
 
-def _users(request: web.Request, db: Any) -> UserService:
+def _uow(request: web.Request) -> UnitOfWork:
+    return UnitOfWork(request.app[db_key])
+
+
+def _users(request: web.Request, db: AsyncSession) -> UserService:
     return UserService(db, passwords=request.app[passwords_key], clock=request.app[clock_key])
+
+
+def _logins(request: web.Request, db: AsyncSession) -> LoginService:
+    return LoginService(
+        db, passwords=request.app[passwords_key], clock=request.app[clock_key],
+        policy=request.app[session_policy_key], limits=request.app[login_limits_key],
+    )
 
 
 async def login(request: web.Request, data: LoginInput) -> LoggedIn:
     metrics = request.app[metrics_key]
-    async with request.app[db_key]() as db:
-        service = LoginService(
-            db, passwords=request.app[passwords_key], clock=request.app[clock_key],
-            policy=request.app[session_policy_key], limits=request.app[login_limits_key],
-        )
+    async with _uow(request) as uow:
         try:
-            done = await service.login(
+            done = await _logins(request, uow.session).login(
                 data.username, data.password, remember=data.remember,
                 client_ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""),
             )
-        except BadCredentials:
-            metrics.logins.labels("bad_credentials").inc()
+        except (BadCredentials, LoginThrottled) as exc:
+            # The refusal is recorded (attempt and audit row): throttling counts those, so
+            # they are kept although the login fails.
+            await uow.commit()
+            metrics.logins.labels(exc.code).inc()
             raise
-        except LoginThrottled:
-            metrics.logins.labels("throttled").inc()
-            raise
+        await uow.commit()
     metrics.logins.labels("ok").inc()
-    await announce_sessions_ended(request.app[bus_key], done.ended_session_ids, "replaced")
+    await announce_sessions_ended(request.app[notifier_key], done.ended_session_ids, "replaced")
     return done
 
 
 async def logout(request: web.Request) -> None:
     who = require_principal(request)
-    async with request.app[db_key]() as db:
-        service = LoginService(
-            db, passwords=request.app[passwords_key], clock=request.app[clock_key],
-            policy=request.app[session_policy_key], limits=request.app[login_limits_key],
-        )
-        await service.logout(who.session_id, actor(request))
-    await announce_sessions_ended(request.app[bus_key], [who.session_id], "logout")
+    async with _uow(request) as uow:
+        await _logins(request, uow.session).logout(who.session_id, actor(request))
+        await uow.commit()
+    await announce_sessions_ended(request.app[notifier_key], [who.session_id], "logout")
 
 
 async def list_users(request: web.Request) -> list[User]:
-    async with request.app[db_key]() as db:
-        return await _users(request, db).list_users()
+    async with _uow(request) as uow:
+        return await _users(request, uow.session).list_users()
 
 
 async def get_user(request: web.Request, user_id: int) -> User:
-    async with request.app[db_key]() as db:
-        return await _users(request, db).get(user_id)
+    async with _uow(request) as uow:
+        return await _users(request, uow.session).get(user_id)
 
 
 async def create_user(request: web.Request, data: UserCreate) -> User:
-    async with request.app[db_key]() as db:
-        user = await _users(request, db).create(data, actor(request))
-        await db.commit()
-    await announce_directory_changed(request.app[bus_key])
+    async with _uow(request) as uow:
+        user = await _users(request, uow.session).create(data, actor(request))
+        await uow.commit()
+    await request.app[notifier_key].publish(DirectoryChanged())
     return user
 
 
 async def update_user(request: web.Request, user_id: int, data: UserUpdate) -> User:
-    async with request.app[db_key]() as db:
-        service = _users(request, db)
+    async with _uow(request) as uow:
+        service = _users(request, uow.session)
         ended = await service.update(user_id, data, actor(request))
-        await db.commit()
+        await uow.commit()
         user = await service.get(user_id)
-    await announce_sessions_ended(request.app[bus_key], ended, "disabled")
-    await announce_directory_changed(request.app[bus_key])
+    await announce_sessions_ended(request.app[notifier_key], ended, "disabled")
+    await request.app[notifier_key].publish(DirectoryChanged())
     return user
 
 
 async def reset_password(request: web.Request, user_id: int, password: str) -> None:
-    async with request.app[db_key]() as db:
-        ended = await _users(request, db).reset_password(user_id, password, actor(request))
-        await db.commit()
-    await announce_sessions_ended(request.app[bus_key], ended, "password_reset")
+    async with _uow(request) as uow:
+        ended = await _users(request, uow.session).reset_password(
+            user_id, password, actor(request)
+        )
+        await uow.commit()
+    await announce_sessions_ended(request.app[notifier_key], ended, "password_reset")
 
 
 async def list_roles(request: web.Request) -> list[Role]:
-    async with request.app[db_key]() as db:
-        return await RoleService(db, clock=request.app[clock_key]).list_roles()
+    async with _uow(request) as uow:
+        return await RoleService(uow.session, clock=request.app[clock_key]).list_roles()
 
 
 async def set_role_permissions(request: web.Request, name: str, permissions: list[str]) -> Role:
-    async with request.app[db_key]() as db:
-        role = await RoleService(db, clock=request.app[clock_key]).set_permissions(
+    async with _uow(request) as uow:
+        role = await RoleService(uow.session, clock=request.app[clock_key]).set_permissions(
             name, permissions, actor(request)
         )
-        await db.commit()
+        await uow.commit()
         return role
 
 
 async def dictionary_entries(request: web.Request, category: str) -> list[DictionaryEntry]:
-    async with request.app[db_key]() as db:
-        return await DictionaryService(db, clock=request.app[clock_key]).entries(category)
+    async with _uow(request) as uow:
+        return await DictionaryService(uow.session, clock=request.app[clock_key]).entries(
+            category
+        )
 
 
 async def create_dictionary_entry(
     request: web.Request, category: str, data: DictionaryEntryCreate
 ) -> DictionaryEntry:
-    async with request.app[db_key]() as db:
-        entry = await DictionaryService(db, clock=request.app[clock_key]).create(
+    async with _uow(request) as uow:
+        entry = await DictionaryService(uow.session, clock=request.app[clock_key]).create(
             category, data, actor(request)
         )
-        await db.commit()
+        await uow.commit()
         return entry
 
 
 async def update_dictionary_entry(
     request: web.Request, category: str, code: str, data: DictionaryEntryUpdate
 ) -> DictionaryEntry:
-    async with request.app[db_key]() as db:
-        entry = await DictionaryService(db, clock=request.app[clock_key]).update(
+    async with _uow(request) as uow:
+        entry = await DictionaryService(uow.session, clock=request.app[clock_key]).update(
             category, code, data, actor(request)
         )
-        await db.commit()
+        await uow.commit()
         return entry
 
 
 async def audit_entries(request: web.Request, *, limit: int = 200) -> list[AuditEntry]:
-    async with request.app[db_key]() as db:
-        rows = await db.scalars(
+    async with _uow(request) as uow:
+        rows = await uow.session.scalars(
             select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         )
         return list(rows.all())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from crm_core.audit import Actor
+from crm_core.errors import Unauthorized
 from web.appkeys import principal_key, request_id_key
 from web.security import client_ip
 
@@ -32,7 +33,7 @@ def principal(request: web.Request) -> Principal | None:
 def require_principal(request: web.Request) -> Principal:
     who = request.get(principal_key)
     if who is None:
-        raise web.HTTPUnauthorized()
+        raise Unauthorized("log in first")
     return who
 
 

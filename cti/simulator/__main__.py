@@ -16,11 +16,11 @@ from cti.simulator import serve
 from cti.simulator.scenarios import SCENARIOS
 from cti.simulator.users import AmiUser
 
+DESCRIPTION = "A PBX simulator speaking AMI over TCP."
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m cti.simulator", description="A PBX simulator speaking AMI over TCP."
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options, shared with ``callcentre simulator``."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5038)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default=None)
@@ -34,6 +34,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="an AMI user; classes as in manager.conf (default cti:cti-secret:all)")
     parser.add_argument("--duration", type=float, default=None,
                         help="stop after this many real seconds (default: run until interrupted)")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cti.simulator", description=DESCRIPTION)
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 

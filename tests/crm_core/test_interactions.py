@@ -37,9 +37,12 @@ async def test_the_disposition_lands_on_the_record_whichever_comes_first(app, cl
     async with app[db_key]() as db:
         if not wrap_first:
             assert await record_call(db, call, region="US", now=now)
+            await db.commit()
         await wrap_up(db, WrapUp(call.linked_id, "sale", "ordered two", None), as_ann, now=now)
+        await db.commit()
         if wrap_first:
             assert await record_call(db, call, region="US", now=now)
+            await db.commit()
     async with app[db_key]() as db:
         record = await db.get(CallRecord, call.linked_id)
         assert record.disposition == "sale" and record.customer_id == acme
@@ -57,8 +60,10 @@ async def test_a_wrap_up_for_another_agents_call_never_changes_their_record(app,
     call = ended("1700000000.2", "1001", now.timestamp())
     async with app[db_key]() as db:
         await record_call(db, call, region="US", now=now)
+        await db.commit()
         await wrap_up(db, WrapUp(call.linked_id, "sale", "", None),
                       Actor(user_id=bob.id, name="bob"), now=now)
+        await db.commit()
         with pytest.raises(Conflict):
             await wrap_up(db, WrapUp(call.linked_id, "sale", "", None),
                           Actor(user_id=bob.id, name="bob"), now=now)

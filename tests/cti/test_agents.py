@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 
 import pytest
@@ -21,30 +21,11 @@ from cti.events import (
     AgentPaused,
     AgentUnpaused,
 )
-from tests.cti.recorded import TRACE_NAMES, TRACES_DIR, Received, received
+from tests.support.traces import TRACE_NAMES, TRACES_DIR, Received, received, until
+from tests.support.trackers import AGENT_RESYNC_ACTION, replay_agents
 
 PROPERTY = settings(max_examples=40, deadline=None)  # two shared cores: keep examples moderate
 ALICE, BOB, SLEEPY = "Local/1001@agents", "Local/1002@agents", "Local/1901@agents"
-RESYNC_ACTION = "resync-queuestatus"  # the QueueStatus trace 09 sends after reconnecting
-
-
-
-
-
-
-def replay(frames: Iterable[Received], tracker: AgentTracker | None = None) -> list[AgentEvent]:
-    """Apply every frame; the items of the resync QueueStatus also go to ``reconcile``."""
-    tracker = tracker if tracker is not None else AgentTracker()
-    events: list[AgentEvent] = []
-    listing: list[Frame] = []
-    for item in frames:
-        resync = item.frame.get("ActionID") == RESYNC_ACTION
-        if resync and item.frame.name == "QueueStatusComplete":
-            events += tracker.reconcile(listing, item.at)
-        elif resync:
-            listing.append(item.frame)
-        events += tracker.apply(item.frame, item.at)
-    return events
 
 
 def after(frames: Sequence[Received], name: str) -> list[Received]:
@@ -52,14 +33,6 @@ def after(frames: Sequence[Received], name: str) -> list[Received]:
     for index, item in enumerate(frames):
         if item.frame.name == name:
             return list(frames[index:])
-    raise AssertionError(f"no {name}")
-
-
-def until(frames: Sequence[Received], name: str) -> list[Received]:
-    """The frames up to and including the first one with this event name."""
-    for index, item in enumerate(frames):
-        if item.frame.name == name:
-            return list(frames[: index + 1])
     raise AssertionError(f"no {name}")
 
 
@@ -90,17 +63,17 @@ def test_the_recorded_asterisk_traces_are_present() -> None:
 @pytest.mark.parametrize("name", TRACE_NAMES)
 def test_every_agent_has_left_by_the_end_of_every_trace(name: str) -> None:
     tracker = AgentTracker()
-    replay(received(name), tracker)
+    replay_agents(received(name), tracker)
     assert tracker.agents() == []
 
 
 @pytest.mark.parametrize("name", ["01-login-banner-and-ping", "06-click-to-call"])
 def test_sessions_without_queue_members_yield_no_agent_events(name: str) -> None:
-    assert replay(received(name)) == []
+    assert replay_agents(received(name)) == []
 
 
 def test_an_agent_joins_pauses_for_lunch_unpauses_and_leaves() -> None:
-    assert replay(received("02-agent-ready-pause-unpause-remove")) == [
+    assert replay_agents(received("02-agent-ready-pause-unpause-remove")) == [
         AgentJoinedQueue(
             interface=ALICE,
             queue="sales",
@@ -124,7 +97,7 @@ def test_an_agent_joins_pauses_for_lunch_unpauses_and_leaves() -> None:
 
 def test_the_agent_rings_talks_and_goes_idle_around_an_inbound_call() -> None:
     linked = "1795643939.0"
-    events = replay(received("03-inbound-answered-by-agent"))
+    events = replay_agents(received("03-inbound-answered-by-agent"))
     assert events[1:] == [
         activity(ALICE, Activity.RINGING, linked, 0.507553),  # AgentCalled
         device(ALICE, "RINGING", 0.507671),  # DeviceStateChange; QueueMemberStatus 6 is no news
@@ -138,7 +111,7 @@ def test_the_agent_rings_talks_and_goes_idle_around_an_inbound_call() -> None:
 
 def test_an_agent_who_never_answers_rings_twice_and_goes_idle_each_time() -> None:
     linked = "1795643979.6"
-    events = replay(received("04-inbound-abandoned"))
+    events = replay_agents(received("04-inbound-abandoned"))
     assert [e for e in events if isinstance(e, AgentActivityChanged)] == [
         activity(SLEEPY, Activity.RINGING, linked, 11.662645),
         activity(SLEEPY, Activity.IDLE, "", 26.655318),  # AgentRingNoAnswer
@@ -156,10 +129,10 @@ def test_an_agent_who_never_answers_rings_twice_and_goes_idle_each_time() -> Non
 def test_only_an_idle_unpaused_member_is_available() -> None:
     frames = received("03-inbound-answered-by-agent")
     tracker = AgentTracker()
-    replay(until(frames, "QueueMemberAdded"), tracker)
+    replay_agents(until(frames, "QueueMemberAdded"), tracker)
     assert tracker.available("sales") == [ALICE]
     assert tracker.available("support") == []
-    replay(until(frames, "AgentCalled")[len(until(frames, "QueueMemberAdded")) :], tracker)
+    replay_agents(until(frames, "AgentCalled")[len(until(frames, "QueueMemberAdded")) :], tracker)
     assert tracker.available("sales") == []
     assert tracker.agent(ALICE) == AgentSnapshot(
         interface=ALICE,
@@ -171,7 +144,9 @@ def test_only_an_idle_unpaused_member_is_available() -> None:
         queues=(QueueMembership("sales", False, ""),),
     )
     paused = AgentTracker()
-    replay(until(received("02-agent-ready-pause-unpause-remove"), "QueueMemberPause"), paused)
+    replay_agents(
+        until(received("02-agent-ready-pause-unpause-remove"), "QueueMemberPause"), paused
+    )
     assert paused.available("sales") == []
 
 
@@ -180,7 +155,7 @@ def test_only_an_idle_unpaused_member_is_available() -> None:
 
 def test_resync_of_a_tracker_that_kept_its_state_changes_nothing() -> None:
     frames = received("09-resync-after-reconnect")
-    events = replay(frames)
+    events = replay_agents(frames)
     reconnect = next(item.at for item in frames if item.connection == 2)
     assert not [e for e in events if isinstance(e, AgentJoinedQueue) and e.at > reconnect]
     assert [(type(e).__name__, e.interface) for e in events if e.at > reconnect] == [
@@ -197,7 +172,7 @@ def resync_items() -> list[Frame]:
     return [
         item.frame
         for item in received("09-resync-after-reconnect", 2)
-        if item.frame.get("ActionID") == RESYNC_ACTION and item.frame.kind == "event"
+        if item.frame.get("ActionID") == AGENT_RESYNC_ACTION and item.frame.kind == "event"
     ]
 
 
@@ -227,7 +202,7 @@ def test_a_restarted_tracker_learns_the_members_from_the_queue_status() -> None:
 
 def test_a_restarted_tracker_also_learns_members_as_the_listing_streams_in() -> None:
     frames = until(received("09-resync-after-reconnect", 2), "QueueStatusComplete")
-    assert replay(frames) == [
+    assert replay_agents(frames) == [
         joined(BOB, "support", "Bob Agent", 4.132013),  # the QueueMember items' receive times
         joined(ALICE, "sales", "Alice Agent", 4.132042),
     ]
@@ -235,7 +210,7 @@ def test_a_restarted_tracker_also_learns_members_as_the_listing_streams_in() -> 
 
 def test_resync_removes_members_the_queue_no_longer_lists() -> None:
     tracker = AgentTracker()
-    replay(until(received("03-inbound-answered-by-agent"), "QueueMemberAdded"), tracker)
+    replay_agents(until(received("03-inbound-answered-by-agent"), "QueueMemberAdded"), tracker)
     empty_sales = [event("QueueParams", Queue="sales"), event("QueueStatusComplete")]
     assert tracker.reconcile(empty_sales, 9.0) == [
         AgentLeftQueue(interface=ALICE, queue="sales", at=9.0)
@@ -245,7 +220,7 @@ def test_resync_removes_members_the_queue_no_longer_lists() -> None:
 
 def test_a_member_we_never_saw_join_is_learnt_from_a_pause() -> None:
     frames = after(received("02-agent-ready-pause-unpause-remove"), "QueueMemberPause")
-    events = replay(frames)
+    events = replay_agents(frames)
     assert events[:2] == [
         AgentJoinedQueue(
             interface=ALICE,
@@ -266,7 +241,7 @@ def test_a_member_we_never_saw_join_is_learnt_from_a_pause() -> None:
 
 def test_device_states_of_other_devices_are_ignored() -> None:
     tracker = AgentTracker()
-    replay(until(received("03-inbound-answered-by-agent"), "QueueMemberAdded"), tracker)
+    replay_agents(until(received("03-inbound-answered-by-agent"), "QueueMemberAdded"), tracker)
     for name in ("Queue:sales_avail", "Local/hold60@callers", "Local/1001@agents", "PJSIP/1001"):
         assert tracker.apply(event("DeviceStateChange", Device=name, State="INUSE"), 1.0) == []
 
@@ -314,7 +289,7 @@ REPLAY_SOURCES = (
 @cache
 def replay_baseline() -> tuple[tuple[Received, ...], tuple[AgentEvent, ...]]:
     frames = tuple(item for name in REPLAY_SOURCES for item in received(name))
-    return frames, tuple(replay(frames))
+    return frames, tuple(replay_agents(frames))
 
 
 @PROPERTY
@@ -327,7 +302,7 @@ def test_a_frame_applied_twice_in_a_row_changes_nothing(data: st.DataObject) -> 
         for index, item in enumerate(frames)
         for copy in [item] * (2 if index in repeated else 1)
     ]
-    assert replay(stream) == list(baseline)
+    assert replay_agents(stream) == list(baseline)
 
 
 HEADER_NAMES = (

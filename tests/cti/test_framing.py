@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import random
 import re
 from collections import Counter
@@ -38,11 +37,8 @@ from cti.ami.traces import (
     received_streams,
     sent_streams,
 )
+from tests.support.traces import TRACES_DIR
 
-TRACES_DIR = Path(
-    os.environ.get("AMI_TRACES_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "ami-traces"
-)
 TRACE_FILES = sorted(TRACES_DIR.glob("*.ami"))
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 LENIENT = settings(deadline=None)  # shared CI machines are slow; correctness is the point here

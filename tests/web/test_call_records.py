@@ -11,23 +11,16 @@ from sqlalchemy import select
 from crm_core.models import CallRecord
 from cti.simulator import AgentProfile, CallerId
 from cti.simulator.scenarios import did_for
+from desk.outbox import Outbox
 from tests.conftest import _admin_sql, add_user
+from tests.support.waiting import until
 from tests.web.telephony import add_customer, agent_ready
-from web.appkeys import db_key, recorder_key, simulator_key
-from web.outbox import Outbox
+from web.appkeys import db_key, runtime_key, simulator_key
 
 
 async def records(app) -> list[CallRecord]:
     async with app[db_key]() as db:
         return list((await db.scalars(select(CallRecord).order_by(CallRecord.ended_at))).all())
-
-
-async def until(check, timeout: float = 40.0) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("not in time")
 
 
 async def test_an_answered_and_an_abandoned_call_become_records(service):
@@ -61,7 +54,7 @@ async def _count(app, n: int) -> bool:
 
 async def test_a_call_end_written_twice_is_one_record(service):
     app = service.app
-    recorder = app[recorder_key]
+    recorder = app[runtime_key].recorder
     item = {"linked_id": "99.1", "direction": "inbound", "outcome": "abandoned",
             "caller_number": "5551234567", "customer_number": "5551234567", "queue": "sales",
             "agent_interface": "", "agent_extension": "", "offered_at": 1.0e9,
@@ -115,7 +108,7 @@ async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
     for n in range(3):
         sim.inbound_call(did_for(sim, "support"), CallerId(f"555000{n:04d}", ""), patience=1,
                          queue="support")
-    outbox = app[recorder_key].outbox
+    outbox = app[runtime_key].recorder.outbox
     for _ in range(100):
         if len(outbox.pending()) == 3:
             break

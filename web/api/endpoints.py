@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.auth import BadCredentials, LoginThrottled
 from crm_core.dictionary import CATEGORIES, entry_snapshot
+from crm_core.errors import NotFound
 from crm_core.models import AuditEntry, Role, User
 from crm_core.permissions import PERMISSIONS, ROLES
 from crm_core.schemas import (
@@ -52,23 +52,11 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
             "request_id": entry.request_id}
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": code, "message": message, **extra}, status=status)
-
-
 @api.route("POST", "/auth/login", summary="Log in; ends any other session of the user",
            access=PUBLIC, body=LoginInput, tag="auth")
 async def login(request: web.Request, data: LoginInput) -> Any:
-    try:
-        done = await operations.login(request, data)
-    except BadCredentials:
-        return _error(401, "bad_credentials", "wrong user name or password")
-    except LoginThrottled as exc:
-        seconds = max(1, int(exc.throttled.retry_after.total_seconds()))
-        response = _error(429, "throttled", f"too many failed logins; retry in {seconds} s",
-                          scope=exc.throttled.scope, retry_after=seconds)
-        response.headers["Retry-After"] = str(seconds)
-        return response
+    # BadCredentials (401) and LoginThrottled (429, Retry-After) go to the error middleware.
+    done = await operations.login(request, data)
     response = web.json_response({"user": user_json(done.user),
                                   "csrf_token": done.session.csrf_token})
     max_age = request.app[settings_key].remember_me_days * 86400 if data.remember else None
@@ -108,7 +96,7 @@ def _user_id(request: web.Request) -> int:
     try:
         return int(request.match_info["user_id"])
     except ValueError as exc:
-        raise web.HTTPNotFound() from exc
+        raise NotFound(f"no user with id {request.match_info['user_id'][:20]!r}") from exc
 
 
 @api.route("GET", "/users/{user_id}", summary="One user", access="users.admin")

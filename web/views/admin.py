@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from crm_core.dictionary import CATEGORIES
-from crm_core.errors import DomainError
+from crm_core.errors import DomainError, NotFound
 from crm_core.permissions import PERMISSIONS
 from crm_core.schemas import (
     DictionaryEntryCreate,
@@ -17,17 +17,17 @@ from crm_core.schemas import (
 )
 from web import operations
 from web.access import requires
-from web.inputs import BadInput, form_problem, form_values, read_form, validate
+from web.inputs import form_problem, form_values, read_form, validate
 from web.render import render
 
 routes = web.RouteTableDef()
 
 
-def _int(value: str) -> int:
+def _user_id(value: str) -> int:
     try:
         return int(value)
     except ValueError as exc:
-        raise web.HTTPNotFound() from exc
+        raise NotFound(f"no user with id {value[:20]!r}") from exc
 
 
 @routes.get("/admin/users")
@@ -55,7 +55,7 @@ async def new_user_submit(request: web.Request) -> web.Response:
             values.pop(optional, None)
     try:
         user = await operations.create_user(request, validate(UserCreate, values))
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         status, error, fields = form_problem(exc)
         values.pop("password", None)
         return render(request, "admin/user_new.html", {
@@ -66,7 +66,7 @@ async def new_user_submit(request: web.Request) -> web.Response:
 
 
 async def _user_page(
-    request: web.Request, user_id: int, *, problem: BadInput | DomainError | None = None
+    request: web.Request, user_id: int, *, problem: DomainError | None = None
 ) -> web.Response:
     status, error, fields = form_problem(problem) if problem else (200, "", {})
     return render(request, "admin/user_edit.html", {
@@ -79,13 +79,13 @@ async def _user_page(
 @routes.get("/admin/users/{user_id}")
 @requires("users.admin")
 async def user_page(request: web.Request) -> web.Response:
-    return await _user_page(request, _int(request.match_info["user_id"]))
+    return await _user_page(request, _user_id(request.match_info["user_id"]))
 
 
 @routes.post("/admin/users/{user_id}")
 @requires("users.admin")
 async def user_submit(request: web.Request) -> web.Response:
-    user_id = _int(request.match_info["user_id"])
+    user_id = _user_id(request.match_info["user_id"])
     values = form_values(await read_form(request), lists=("roles",))
     values.setdefault("roles", [])
     values["is_active"] = values.get("is_active") in ("on", "true", "1")
@@ -94,7 +94,7 @@ async def user_submit(request: web.Request) -> web.Response:
             values[optional] = None
     try:
         await operations.update_user(request, user_id, validate(UserUpdate, values))
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         return await _user_page(request, user_id, problem=exc)
     raise web.HTTPSeeOther(f"/admin/users/{user_id}?saved=1")
 
@@ -102,12 +102,12 @@ async def user_submit(request: web.Request) -> web.Response:
 @routes.post("/admin/users/{user_id}/password")
 @requires("users.admin")
 async def password_submit(request: web.Request) -> web.Response:
-    user_id = _int(request.match_info["user_id"])
+    user_id = _user_id(request.match_info["user_id"])
     values = form_values(await read_form(request))
     try:
         data = validate(PasswordReset, values)
         await operations.reset_password(request, user_id, data.password)
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         return await _user_page(request, user_id, problem=exc)
     raise web.HTTPSeeOther(f"/admin/users/{user_id}?saved=1")
 
@@ -130,7 +130,7 @@ async def role_submit(request: web.Request) -> web.Response:
     try:
         data = validate(RolePermissionsUpdate, values)
         await operations.set_role_permissions(request, name, data.permissions)
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         status, error, _fields = form_problem(exc)
         return render(request, "admin/roles.html", {
             "roles": await operations.list_roles(request), "permissions": PERMISSIONS,
@@ -174,7 +174,7 @@ async def category_add(request: web.Request) -> web.Response:
         await operations.create_dictionary_entry(
             request, category, validate(DictionaryEntryCreate, values)
         )
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         status, error, fields = form_problem(exc)
         if category not in CATEGORIES:
             raise
@@ -194,7 +194,7 @@ async def entry_update(request: web.Request) -> web.Response:
         await operations.update_dictionary_entry(
             request, category, code, validate(DictionaryEntryUpdate, values)
         )
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         status, error, fields = form_problem(exc)
         if category not in CATEGORIES:
             raise

@@ -11,7 +11,8 @@ from crm_core.schemas import LoginInput
 from web import operations
 from web.access import public
 from web.appkeys import settings_key
-from web.inputs import BadInput, form_values, read_form, validate
+from web.errors import problem_of
+from web.inputs import BadInput, form_problem, form_values, read_form, validate
 from web.render import render
 from web.security import clear_session_cookie, prelogin_token, set_session_cookie
 
@@ -65,19 +66,21 @@ async def login_submit(request: web.Request) -> web.Response:
     target = safe_next(str(values.pop("next", "/")))
     values["remember"] = values.get("remember") in ("on", "true", "1")
     shown = {"username": values.get("username", ""), "remember": values["remember"]}
+    # Refusals re-render the form (status from the one error table) rather than an error page.
     try:
         data = validate(LoginInput, values)
         done = await operations.login(request, data)
     except BadInput as exc:
-        return _login_form(request, status=exc.status, error=exc.message, fields=exc.fields,
+        status, error, fields = form_problem(exc)
+        return _login_form(request, status=status, error=error, fields=fields,
                            values=shown, target=target)
-    except BadCredentials:
-        return _login_form(request, status=401, error="Wrong user name or password.",
-                           values=shown, target=target)
+    except BadCredentials as exc:
+        return _login_form(request, status=problem_of(exc).status,
+                           error="Wrong user name or password.", values=shown, target=target)
     except LoginThrottled as exc:
-        seconds = max(1, int(exc.throttled.retry_after.total_seconds()))
+        seconds = exc.retry_after_seconds
         page = _login_form(
-            request, status=429, values=shown, target=target,
+            request, status=problem_of(exc).status, values=shown, target=target,
             error=f"Too many failed sign-ins. Try again in {seconds} seconds.",
         )
         page.headers["Retry-After"] = str(seconds)

@@ -15,6 +15,7 @@ from crm_core.errors import DomainError, NotFound
 from crm_core.interactions import customer_history, interaction_json, link_call
 from crm_core.models import CallRecord
 from crm_core.schemas import CustomerCreate
+from crm_core.uow import UnitOfWork
 from web.access import requires
 from web.api.endpoints import api
 from web.appkeys import clock_key, db_key, settings_key
@@ -33,7 +34,7 @@ class CustomerForCall(CustomerCreate):
 def _customer_id(request: web.Request) -> int:
     value = request.match_info["customer_id"]
     if not value.isdigit() or len(value) > 18:
-        raise web.HTTPNotFound()
+        raise NotFound(f"no customer {value[:20]!r}")
     return int(value)
 
 
@@ -41,12 +42,13 @@ async def create_customer(request: web.Request, data: CustomerForCall) -> dict[s
     """Create the customer and, when made from a call, link that call. Returns the card."""
     who = require_principal(request)
     settings = request.app[settings_key]
-    async with request.app[db_key]() as db:
+    async with UnitOfWork(request.app[db_key]) as uow:
+        db = uow.session
         service = CustomerService(db, clock=request.app[clock_key], region=settings.default_region)
         customer = await service.create(data, actor(request))
         if data.call_id:
             await link_call(db, data.call_id, customer.id, who.user_id)
-        await db.commit()
+        await uow.commit()
         card = await customer_card(db, customer.id)
     assert card is not None
     return card
@@ -89,7 +91,7 @@ async def new_customer_submit(request: web.Request) -> web.Response:
         given["call_id"] = values["call_id"]
     try:
         card = await create_customer(request, validate(CustomerForCall, given))
-    except (BadInput, DomainError) as exc:
+    except DomainError as exc:
         status, error, fields = form_problem(exc)
         return render(request, "customer_new.html",
                       {"values": values, "fields": fields, "error": error}, status=status)
@@ -99,10 +101,8 @@ async def new_customer_submit(request: web.Request) -> web.Response:
 @routes.get("/customers/{customer_id}")
 @requires("customers.read")
 async def customer_page(request: web.Request) -> web.Response:
-    try:
-        view = await _customer_view(request, _customer_id(request))
-    except NotFound as exc:
-        raise web.HTTPNotFound() from exc
+    # A missing customer is a NotFound: the middleware shows the error page.
+    view = await _customer_view(request, _customer_id(request))
     return render(request, "customer.html", view)
 
 

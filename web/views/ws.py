@@ -9,6 +9,8 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from crm_core import sessions
+from crm_core.errors import Forbidden
+from crm_core.uow import UnitOfWork
 from web.appkeys import clock_key, db_key, hub_key, session_policy_key
 from web.hub import SESSION_OVER, Connection
 from web.principal import require_principal
@@ -24,7 +26,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     who = require_principal(request)  # the auth middleware already refused anonymous upgrades
     if not origin_allowed(request):
         log.warning("ws.origin_refused", origin=request.headers.get("Origin", ""))
-        raise web.HTTPForbidden(reason="websocket from a foreign origin")
+        raise Forbidden("websocket from a foreign origin")
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     hub = request.app[hub_key]
@@ -56,11 +58,12 @@ async def _on_message(request: web.Request, conn: Connection, data: str) -> None
         request.app[hub_key].send(conn, {"type": "pong"})
     elif kind == "activity":
         # The user works in the open page without loading another: keep the session alive.
-        async with request.app[db_key]() as db:
+        async with UnitOfWork(request.app[db_key]) as uow:
             alive = await sessions.keep_alive(
-                db, conn.session_id, now=request.app[clock_key](),
+                uow.session, conn.session_id, now=request.app[clock_key](),
                 policy=request.app[session_policy_key],
             )
+            await uow.commit()
         if not alive:
             request.app[hub_key].send(conn, {"type": "session.ended", "reason": "expired"},
                                       then_close=SESSION_OVER)

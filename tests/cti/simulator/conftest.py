@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,10 @@ from typing import Any
 import pytest
 
 from cti.simulator import ManualClock, Simulator
+from tests.support.traces import TRACES_DIR
 
 from .amiclient import AmiClient
 
-TRACES_DIR = Path(
-    os.environ.get("AMI_TRACES_DIR")
-    or Path(__file__).resolve().parents[4] / "shared" / "ami-traces"
-)
 # Unix time of simulated time 0 in tests: fixed, so runs can be compared byte for byte.
 EPOCH = 1_795_643_939.0
 

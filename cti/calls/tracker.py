@@ -1,366 +1,66 @@
-"""The call-state machine: AMI frames in, domain events out, one call per Linkedid.
+"""``CallTracker``: the call-state machine itself, one handler per AMI event it reacts to.
 
-Pure logic: no I/O, no clock (the caller passes each frame's receive time as ``at``), no logging.
 ``CallTracker.apply`` is the hot path (about 180 AMI events per call, most of them ``Newexten`` /
 ``VarSet`` that matter to nobody): one dictionary lookup on the event name drops everything not in
-``_HANDLERS``.
-
-What is a call, and which calls are reported
-    Every channel belongs to the call of the Linkedid it was created with (``Newchannel``); the
-    call ends when its last channel hangs up. Only calls we have a reason to report produce
-    domain events: calls that entered a queue as a caller (inbound, unless expected otherwise) and
-    calls registered with ``expect`` (the ChannelId we passed to Originate). Other Linkedids
-    (internal calls, originates nobody expected) are followed silently so that resync stays
-    correct, and forgotten when they end. Channels keep the call they were created in even if
-    Asterisk later gives them another Linkedid (it propagates the oldest Linkedid across a bridge,
-    e.g. after an attended transfer): each call still ends when its own channels are gone.
-
-Idempotence
-    Each call keeps the hashes of the frames it has applied (``hash(frame.headers)``, i.e. event
-    name, ids and every header) and ignores a frame it has already seen; frames about a channel
-    that has hung up find no channel and are dropped; ``Newchannel`` for a Linkedid that has ended
-    is dropped (a bounded memory of ended Linkedids). So a frame replayed at any later point
-    yields nothing, while memory stays bounded: a call's state and seen-set go with its
-    ``CallEnded``. Byte-identical frames within one call are treated as one (they carry the same
-    facts; Asterisk does send some twice, e.g. ``DialEnd CANCEL``).
-
-Abandoned or timed out
-    Asterisk 22 reports a Queue() timeout with ``QueueCallerAbandon`` too. A caller who hangs up
-    always has a ``HangupRequest`` (or, when hung up by AMI, ``SoftHangupRequest``) on the
-    queue caller channel *before* ``QueueCallerAbandon``; a timeout has none (the dialplan's
-    ``QUEUESTATUS=TIMEOUT`` comes after, and only if dialplan-class events are enabled). So the
-    decision is made at ``QueueCallerAbandon`` from that flag, without needing ``VarSet``.
-
-Outcome (``CallEnded.outcome``), first rule that applies
-    answered (an agent was connected) > the queue's verdict (abandoned / queue_timeout) > queued
-    but left unanswered (abandoned) > for outbound and click-to-call: the last customer leg's
-    DialStatus (BUSY, NOANSWER/CANCEL, CONGESTION, CHANUNAVAIL; ANSWER without an agent counts as
-    abandoned, as in predictive dialling), then the OriginateResponse reason if it came first,
-    then the Q.850 hangup cause (17 busy, 18/19 no answer, 34/38/41/42/44 congestion) > failed.
-    A click-to-call whose agent leg failed (no customer leg dialled) is failed. A call ended by
-    ``reconcile`` with nothing known is unknown.
-
-Transfers
-    ``BlindTransfer`` and ``AttendedTransfer`` with ``Result: Success`` give ``CallTransferred``
-    for the call of the transferee (else of the transferer); failed ones give nothing. The call
-    keeps its Linkedid through a transfer, so it is followed, not replaced:
-
-    * Once the call has been answered, a Dial() that rings another device is an offer to that
-      agent (``CallOffered``, queue ""; the customer's identity, the same ``linked_id``), then
-      ``CallAnswered`` or ``CallOfferWithdrawn``. Dialled from the customer's side (the queue
-      caller or click-to-call customer leg, or the transferee of a blind transfer or Redirect)
-      it is a transfer: the answering agent becomes the call's agent. Dialled from any other
-      channel it is an attended transfer's consultation (AMI Atxfer dials through
-      ``Local/<exten>@<context>``, created with the transferer as requestor and so with the
-      customer's Linkedid): its answer is told to that agent, but the call stays the
-      transferer's until ``AttendedTransfer`` (then the consulted agent takes it, at once or
-      when it answers a "blond" transfer). A consultation that ends without the transfer is
-      withdrawn (``TRANSFER_CANCELLED``), even after its ``CallAnswered``.
-    * A transfer to a queue DID re-queues the customer: the queue's offers follow as usual. A
-      consultation through a queue (Atxfer to a DID) gives offers with that queue's name, and
-      its giving up is never the customer abandoning.
-    * ``CallEnded`` comes once, when the last channel with the call's Linkedid is gone (the
-      consultation's channels included), naming the last agent who had the customer.
-    * A consultation with a Linkedid of its own (placed by the agent's phone, then joined by a
-      SIP REFER) is another call, reported by nobody: it yields no domain events. The
-      customer's call learns its new agent from ``AttendedTransfer`` (the transfer target's
-      device, when it is not a Local channel) and reports ``CallTransferred`` and, later, its
-      one ``CallEnded``.
+``_HANDLERS`` (at the end of this module, bound to the handler methods themselves).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from types import MethodType
 from typing import Final
 
 from cti.ami.framing import Frame
+from cti.calls.model import (
+    _WITHHELD_NUMBERS,
+    CONSULT_RING,
+    QUEUE_RING,
+    TRANSFER_RING,
+    OpenCall,
+    _bounded_put,
+    _Call,
+    _Channel,
+    _Dial,
+    _duration_seconds,
+    _Expectation,
+    _int,
+    _is_restricted,
+    _note_caller_id,
+    _note_listing,
+    _Offer,
+    _pairs,
+    _RecentKeys,
+    _snapshot,
+    _text,
+)
+from cti.calls.outcomes import _ORIGINATE_REASONS, _ended, _withdrawal_reason
+from cti.calls.transfers import (
+    _consultation,
+    _consultation_answered,
+    _consultation_over,
+    _transferred,
+)
+from cti.devices import interface_of
 from cti.events import (
     CallAbandoned,
     CallAnswered,
     CallDialEnded,
     CallDialled,
-    CallEnded,
     CallEvent,
     CallOffered,
     CallOfferWithdrawn,
     CallQueueTimedOut,
-    CallTransferred,
     Direction,
     OriginateFailed,
     Outcome,
-    Pairs,
     Party,
     TransferKind,
     WithdrawalReason,
 )
 
-# The AMI events the call-state machine reacts to, each with its handler. Anything else is
-# dropped by the first dictionary lookup in ``apply``.
-_HANDLERS: Final[dict[str, str]] = {
-    "Newchannel": "_on_new_channel",
-    "NewCallerid": "_on_new_caller_id",
-    "VarSet": "_on_var_set",  # only registered when capture_variables is not empty
-    "HangupRequest": "_on_hangup_request",
-    "SoftHangupRequest": "_on_hangup_request",
-    "Hangup": "_on_hangup",
-    "DialBegin": "_on_dial_begin",
-    "DialEnd": "_on_dial_end",
-    "QueueCallerJoin": "_on_queue_caller_join",
-    "QueueCallerAbandon": "_on_queue_caller_abandon",
-    "QueueCallerLeave": "_on_queue_caller_leave",
-    "AgentCalled": "_on_agent_called",
-    "AgentRingNoAnswer": "_on_agent_ring_no_answer",
-    "AgentConnect": "_on_agent_connect",
-    "AgentComplete": "_on_agent_complete",
-    "BlindTransfer": "_on_blind_transfer",
-    "AttendedTransfer": "_on_attended_transfer",
-    "OriginateResponse": "_on_originate_response",
-}
-
-# Values Asterisk writes where it has nothing to say.
-_NOTHING: Final = frozenset({"", "<unknown>", "(null)"})
-# Caller numbers that mean "withheld" whatever the presentation bits say (SIP convention).
-_WITHHELD_NUMBERS: Final = frozenset({"anonymous", "restricted", "private", "withheld"})
-# AST_PRES_RESTRICTION mask and its "restricted" value in CID-CallingPres.
-_PRES_MASK: Final = 0x60
-_PRES_RESTRICTED: Final = 0x20
-
-_DIAL_OUTCOMES: Final[dict[str, Outcome]] = {
-    "ANSWER": Outcome.ABANDONED,  # customer answered but no agent was connected
-    "BUSY": Outcome.BUSY,
-    "NOANSWER": Outcome.NO_ANSWER,
-    "CANCEL": Outcome.NO_ANSWER,  # we hung up before the customer answered
-    "CONGESTION": Outcome.CONGESTION,
-    "CHANUNAVAIL": Outcome.FAILED,
-}
-# OriginateResponse Reason: the AST_CONTROL_* frame that ended the attempt.
-_ORIGINATE_REASONS: Final[dict[int, tuple[str, Outcome]]] = {
-    0: ("failed (no such channel or technology)", Outcome.FAILED),
-    1: ("hung up before answer", Outcome.FAILED),
-    3: ("rang without answer", Outcome.NO_ANSWER),
-    4: ("answered", Outcome.ANSWERED),
-    5: ("busy", Outcome.BUSY),
-    8: ("congestion", Outcome.CONGESTION),
-}
-_CAUSE_OUTCOMES: Final[dict[int, Outcome]] = {
-    17: Outcome.BUSY,
-    18: Outcome.NO_ANSWER,
-    19: Outcome.NO_ANSWER,
-    34: Outcome.CONGESTION,
-    38: Outcome.CONGESTION,
-    41: Outcome.CONGESTION,
-    42: Outcome.CONGESTION,
-    44: Outcome.CONGESTION,
-}
-_REJECTING_DIAL_STATUSES: Final = frozenset({"BUSY", "CONGESTION", "CHANUNAVAIL"})
-
-# _Offer kinds.
-QUEUE_RING: Final = "queue"
-TRANSFER_RING: Final = "transfer"
-CONSULT_RING: Final = "consult"
-
 DEFAULT_REMEMBERED_ENDED_CALLS: Final = 10_000
 DEFAULT_MAX_EXPECTATIONS: Final = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class OpenCall:
-    """A snapshot of one reported call in progress, for dashboards and resync checks."""
-
-    linked_id: str
-    direction: Direction
-    state: str  # dialling, queued, ringing, answered or active
-    caller_number: str
-    customer_number: str
-    queue: str
-    agent_interface: str
-    offered_at: float
-    answered_at: float | None
-    channels: tuple[str, ...]  # channel names
-    tags: Pairs
-
-
-@dataclass(frozen=True, slots=True)
-class _Expectation:
-    uniqueid: str
-    direction: Direction
-    tags: Pairs
-    action_id: str
-
-
-class _Channel:
-    __slots__ = ("call", "consult", "hangup_requested", "name", "seen_at", "uniqueid")
-
-    def __init__(self, uniqueid: str, name: str, call: _Call, seen_at: float) -> None:
-        self.uniqueid = uniqueid
-        self.name = name
-        self.call = call
-        self.hangup_requested = False
-        self.seen_at = seen_at  # a listing asked for before this cannot know the channel
-        # Dials or queues for an attended transfer's consultation, not for the customer.
-        self.consult = False
-
-
-class _Offer:
-    """One ring of an agent's device with this call.
-
-    ``kind``: a queue member ring of the customer (``queue``); once the call was answered, a
-    ring from the customer's side, i.e. a transfer (``transfer``); or a ring for an attended
-    transfer's consultation (``consult``), which becomes a transfer if it completes.
-    ``via_queue``: rung by a queue (AgentCalled / AgentConnect report it), else by Dial()."""
-
-    __slots__ = (
-        "agent_interface", "answered", "calling_uniqueid", "completed", "device_channel",
-        "device_uniqueid", "kind", "member_name", "offered_at", "open", "queue", "via_queue",
-    )
-
-    def __init__(
-        self, device_uniqueid: str, device_channel: str, agent: str, member: str, *,
-        kind: str = QUEUE_RING, queue: str = "", via_queue: bool = True,
-        calling_uniqueid: str = "", offered_at: float = 0.0,
-    ) -> None:
-        self.device_uniqueid = device_uniqueid
-        self.device_channel = device_channel
-        self.agent_interface = agent
-        self.member_name = member
-        self.open = True
-        self.kind = kind
-        self.queue = queue
-        self.via_queue = via_queue
-        self.calling_uniqueid = calling_uniqueid  # the channel that rang this device
-        self.offered_at = offered_at
-        self.answered = False
-        self.completed = False  # a consultation whose transfer went through
-
-
-class _Dial:
-    """One dialled leg that is not a queue member ring (originate leg, Dial())."""
-
-    __slots__ = ("destination", "party", "status", "uniqueid")
-
-    def __init__(self, uniqueid: str, destination: str, party: Party) -> None:
-        self.uniqueid = uniqueid
-        self.destination = destination
-        self.party = party
-        self.status = ""
-
-
-class _Call:
-    __slots__ = (
-        "agent_interface",
-        "answered",
-        "answered_at",
-        "any_member_answered",
-        "caller",
-        "caller_name",
-        "caller_number",
-        "channels",
-        "created_at",
-        "customer_side",
-        "device_channel",
-        "dials",
-        "direction",
-        "dnis",
-        "hangup_cause",
-        "hangup_cause_text",
-        "in_queue",
-        "joined_at",
-        "linked_id",
-        "member_name",
-        "offered_at",
-        "offered_at_estimated",
-        "offers",
-        "origin_channel",
-        "originate_reason",
-        "queue",
-        "queue_result",
-        "reported",
-        "restricted",
-        "seen",
-        "tags",
-        "variables",
-    )
-
-    def __init__(self, linked_id: str, created_at: float) -> None:
-        self.linked_id = linked_id
-        self.created_at = created_at
-        self.direction = Direction.UNKNOWN
-        self.reported = False
-        self.tags: Pairs = ()
-        self.channels: dict[str, _Channel] = {}
-        self.seen: set[int] = set()
-        self.origin_channel = ""  # the expected (originated) channel's name
-        self.caller: _Channel | None = None  # the queue caller channel
-        # Uniqueids of the channels that carry the customer, oldest first: the queue caller or
-        # the answered customer leg, then whoever a transfer put in its place.
-        self.customer_side: dict[str, None] = {}
-        self.caller_number = ""
-        self.caller_name = ""
-        self.dnis = ""
-        self.restricted = False
-        self.queue = ""
-        self.offered_at: float | None = None  # first queue entry
-        self.offered_at_estimated = False  # from a resync; refined by HoldTime when known
-        self.joined_at: float | None = None  # latest queue entry
-        self.in_queue = False
-        self.queue_result: Outcome | None = None
-        self.offers: dict[str, _Offer] = {}
-        self.dials: dict[str, _Dial] = {}
-        self.any_member_answered = False
-        self.answered = False
-        self.answered_at: float | None = None
-        self.agent_interface = ""
-        self.member_name = ""
-        self.device_channel = ""
-        self.variables: dict[str, str] = {}
-        self.originate_reason: int | None = None
-        self.hangup_cause = 0
-        self.hangup_cause_text = ""
-
-    def first_sight(self, frame: Frame) -> bool:
-        """True the first time this call sees this exact frame (the replay guard)."""
-        key = hash(frame.headers)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
-
-    def customer_number(self) -> str:
-        """Who the customer is: the caller inbound, the first dialled customer otherwise."""
-        if self.direction is Direction.OUTBOUND or self.direction is Direction.CLICK_TO_CALL:
-            for dial in self.dials.values():
-                if dial.party is Party.CUSTOMER:
-                    return number_of(dial.destination)
-            return ""
-        # "anonymous" and the like are placeholders, not numbers to look a customer up by.
-        return "" if self.caller_number.lower() in _WITHHELD_NUMBERS else self.caller_number
-
-    def start(self) -> float:
-        return self.offered_at if self.offered_at is not None else self.created_at
-
-
-class _RecentKeys:
-    """An insertion-ordered set that forgets its oldest keys beyond ``capacity``."""
-
-    __slots__ = ("_capacity", "_keys")
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._keys: dict[object, None] = {}
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-    def add(self, key: object) -> bool:
-        """Remember ``key``; False if it was already remembered."""
-        if key in self._keys:
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self._capacity:
-            del self._keys[next(iter(self._keys))]
-        return True
-
 
 Handler = Callable[[Frame, float], list[CallEvent]]
 
@@ -389,9 +89,10 @@ class CallTracker:
         self._expected: dict[str, _Expectation] = {}
         self._expected_by_action: dict[str, _Expectation] = {}
         self._originate_failures = _RecentKeys(remember_ended)
+        # Bound once here, so ``apply`` costs one lookup and one bound-method call per event.
         self._dispatch: dict[str, Handler] = {
-            name: getattr(self, method)
-            for name, method in _HANDLERS.items()
+            name: MethodType(handler, self)
+            for name, handler in _HANDLERS.items()
             if name != "VarSet" or self._capture
         }
 
@@ -452,7 +153,7 @@ class CallTracker:
         judged by it (their Newchannel may arrive before the listing does). ``channels`` are
         the ``CoreShowChannel`` items (other frames are ignored). Channels we hold that are not
         listed are gone: their calls end (``CallEnded`` at ``at``, outcome as
-        in the module notes; a caller who was still queued counts as abandoned) and their open
+        in ``cti.calls.outcomes``; a caller who was still queued counts as abandoned) and their open
         offers are withdrawn (cancelled). Listed channels we do not know are adopted, silently:
         a channel in the Queue application is a queue caller (answered if it is in a bridge),
         one in AppQueue an agent leg; call start is estimated from the channel's Duration and
@@ -666,26 +367,11 @@ class CallTracker:
         offer.open = False
         offer.answered = True
         if offer.kind == CONSULT_RING:
-            return [self._consultation_answered(call, offer, at)]
+            return [_consultation_answered(call, offer, at)]
         return self._answer(
             call, agent_interface=offer.agent_interface, member_name=offer.member_name,
             device_channel=offer.device_channel, queue=offer.queue, at=at,
             wait_from=offer.offered_at,
-        )
-
-    @staticmethod
-    def _consultation_answered(call: _Call, offer: _Offer, at: float) -> CallAnswered:
-        """The consulted agent answered the transferer: told to that agent, but the call stays
-        the transferer's until the transfer completes."""
-        return CallAnswered(
-            linked_id=call.linked_id,
-            agent_interface=offer.agent_interface,
-            member_name=offer.member_name,
-            device_channel=offer.device_channel,
-            queue=offer.queue,
-            direction=call.direction,
-            at=at,
-            wait_seconds=max(0.0, at - offer.offered_at),
         )
 
     def _answer_dialled_leg(
@@ -899,7 +585,7 @@ class CallTracker:
         offer.open = False
         if offer.kind == CONSULT_RING:
             offer.answered = True
-            return [self._consultation_answered(call, offer, at)]
+            return [_consultation_answered(call, offer, at)]
         call.in_queue = False
         if call.caller is None:
             call.caller = channel
@@ -1172,216 +858,29 @@ class CallTracker:
         return channel
 
 
-# ---------------------------------------------------------------- helpers
+# What a handler is before it is bound to a tracker.
+_UnboundHandler = Callable[[CallTracker, Frame, float], list[CallEvent]]
 
-
-def interface_of(channel_name: str) -> str:
-    """The device of a channel: ``PJSIP/1001-0000001b`` -> ``PJSIP/1001``,
-    ``Local/1001@agents-0000001b;1`` -> ``Local/1001@agents``."""
-    base = channel_name.partition(";")[0]
-    head, separator, suffix = base.rpartition("-")
-    if separator and head and suffix and all(c in "0123456789abcdefABCDEF" for c in suffix):
-        return head
-    return base
-
-
-def number_of(dial_string: str) -> str:
-    """The number in a dial string: ``+15551234567@customers`` -> ``+15551234567``,
-    ``trunk/sip:0201234567@host`` -> ``0201234567``."""
-    user = dial_string.partition("@")[0].rpartition("/")[2]
-    return user.removeprefix("sip:").removeprefix("tel:")
-
-
-def _withdrawal_reason(call: _Call, offer: _Offer, status: str) -> WithdrawalReason:
-    if status == "NOANSWER":
-        return WithdrawalReason.RING_NO_ANSWER
-    if status in _REJECTING_DIAL_STATUSES:
-        return WithdrawalReason.REJECTED
-    if offer.kind == CONSULT_RING:
-        answered_here = any(
-            other.answered and other.calling_uniqueid == offer.calling_uniqueid
-            for other in call.offers.values()
-        )
-        if answered_here:
-            return WithdrawalReason.ANSWERED_ELSEWHERE
-        return WithdrawalReason.TRANSFER_CANCELLED
-    if offer.kind == QUEUE_RING and call.any_member_answered:
-        return WithdrawalReason.ANSWERED_ELSEWHERE
-    if any(
-        channel.hangup_requested for uniqueid, channel in call.channels.items()
-        if uniqueid in call.customer_side
-    ):
-        return WithdrawalReason.CALLER_LEFT
-    return WithdrawalReason.CANCELLED
-
-
-def _consultation_over(offer: _Offer) -> bool:
-    """An answered consultation whose device is gone before any transfer: withdrawn, though
-    answered (open offers are withdrawn by their DialEnd)."""
-    return offer.kind == CONSULT_RING and offer.answered and not offer.completed
-
-
-def _consultation(call: _Call) -> _Offer | None:
-    """The latest consultation still going on (ringing, or answered and not over)."""
-    for offer in reversed(call.offers.values()):
-        if offer.kind == CONSULT_RING and not offer.completed and (offer.open or offer.answered):
-            return offer
-    return None
-
-
-def _transferred(
-    call: _Call, frame: Frame, kind: TransferKind, transferer: str, target: str, at: float
-) -> CallTransferred:
-    transferer_channel = frame.get(f"{transferer}Channel") or ""
-    return CallTransferred(
-        linked_id=call.linked_id,
-        kind=kind,
-        agent_interface=interface_of(transferer_channel),
-        transferer_channel=transferer_channel,
-        transferee_channel=frame.get("TransfereeChannel") or "",
-        target=target,
-        at=at,
-    )
-
-
-def _outcome(call: _Call, *, resynced: bool) -> Outcome:
-    if call.answered:
-        return Outcome.ANSWERED
-    if call.queue_result is not None:
-        return call.queue_result
-    if call.queue:
-        return Outcome.ABANDONED  # queued, then gone without an answer
-    if call.direction is Direction.OUTBOUND or call.direction is Direction.CLICK_TO_CALL:
-        customer_legs = [dial for dial in call.dials.values() if dial.party is Party.CUSTOMER]
-        if call.direction is Direction.CLICK_TO_CALL and not customer_legs:
-            return Outcome.FAILED  # the agent leg never got as far as dialling the customer
-        for dial in reversed(customer_legs):
-            if dial.status:
-                return _DIAL_OUTCOMES.get(dial.status, Outcome.FAILED)
-        if call.originate_reason is not None:
-            return _ORIGINATE_REASONS.get(call.originate_reason, ("", Outcome.FAILED))[1]
-    if not call.hangup_cause:
-        return Outcome.UNKNOWN if resynced else Outcome.FAILED
-    return _CAUSE_OUTCOMES.get(call.hangup_cause, Outcome.FAILED)
-
-
-def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
-    offered_at = call.start()
-    answered_at = call.answered_at
-    waited_until = answered_at if answered_at is not None else at
-    return CallEnded(
-        linked_id=call.linked_id,
-        direction=call.direction,
-        outcome=_outcome(call, resynced=resynced),
-        caller_number=call.caller_number,
-        customer_number=call.customer_number(),
-        queue=call.queue,
-        agent_interface=call.agent_interface,
-        offered_at=offered_at,
-        answered_at=answered_at,
-        ended_at=at,
-        wait_seconds=max(0.0, waited_until - offered_at),
-        talk_seconds=max(0.0, at - answered_at) if answered_at is not None else 0.0,
-        hangup_cause=call.hangup_cause,
-        hangup_cause_text=call.hangup_cause_text,
-        tags=call.tags,
-    )
-
-
-def _snapshot(call: _Call) -> OpenCall:
-    if call.answered:
-        state = "answered"
-    elif any(offer.open for offer in call.offers.values()):
-        state = "ringing"
-    elif call.in_queue:
-        state = "queued"
-    elif any(not dial.status for dial in call.dials.values()):
-        state = "dialling"
-    else:
-        state = "active"
-    return OpenCall(
-        linked_id=call.linked_id,
-        direction=call.direction,
-        state=state,
-        caller_number=call.caller_number,
-        customer_number=call.customer_number(),
-        queue=call.queue,
-        agent_interface=call.agent_interface,
-        offered_at=call.start(),
-        answered_at=call.answered_at,
-        channels=tuple(channel.name for channel in call.channels.values()),
-        tags=call.tags,
-    )
-
-
-def _note_caller_id(call: _Call, frame: Frame) -> None:
-    """The queue caller's identity as the PBX presents it now."""
-    call.caller_number = _text(frame.get("CallerIDNum"))
-    call.caller_name = _text(frame.get("CallerIDName"))
-
-
-def _note_listing(channel: _Channel, frame: Frame, at: float) -> None:
-    """Learn from one CoreShowChannel item what events would have told us, never overriding
-    what they did tell us."""
-    call = channel.call
-    application = frame.get("Application")
-    if application == "Queue":
-        call.caller = channel
-        call.customer_side[channel.uniqueid] = None
-        if not call.queue:
-            call.queue = (frame.get("ApplicationData") or "").partition(",")[0]
-        if not call.caller_number:
-            _note_caller_id(call, frame)
-        if call.offered_at is None:
-            call.offered_at = at - _duration_seconds(frame.get("Duration"))
-            call.offered_at_estimated = True
-        if frame.get("BridgeId"):
-            call.answered = True
-            call.in_queue = False
-        elif not call.answered:
-            call.in_queue = True
-    elif application == "AppQueue" and not call.agent_interface and frame.get("BridgeId"):
-        call.agent_interface = interface_of(frame.get("Channel") or "")
-        call.device_channel = frame.get("Channel") or ""
-
-
-def _is_restricted(presentation: str | None) -> bool:
-    """``CID-CallingPres: 35 (Presentation Prohibited, Network Number)`` -> True."""
-    if not presentation:
-        return False
-    code = _int(presentation.partition(" ")[0], -1)
-    return code >= 0 and code & _PRES_MASK == _PRES_RESTRICTED
-
-
-def _text(value: str | None) -> str:
-    return "" if value is None or value in _NOTHING else value
-
-
-def _int(value: str | None, default: int = 0) -> int:
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def _duration_seconds(value: str | None) -> float:
-    """``Duration: 00:01:04`` (CoreShowChannel) -> 64.0; anything unreadable -> 0.0."""
-    total = 0
-    for part in (value or "").split(":"):
-        if not part.isdigit():
-            return 0.0
-        total = total * 60 + int(part)
-    return float(total)
-
-
-def _pairs(mapping: Mapping[str, str] | None) -> Pairs:
-    return tuple(sorted((mapping or {}).items()))
-
-
-def _bounded_put(store: dict[str, _Expectation], key: str, value: _Expectation, cap: int) -> None:
-    store.pop(key, None)
-    store[key] = value
-    while len(store) > cap:
-        del store[next(iter(store))]
+# The AMI events the call-state machine reacts to, each with its handler (the function itself,
+# so that "find usages" sees it). Anything else is dropped by the first dictionary lookup in
+# ``apply``.
+_HANDLERS: Final[dict[str, _UnboundHandler]] = {
+    "Newchannel": CallTracker._on_new_channel,
+    "NewCallerid": CallTracker._on_new_caller_id,
+    "VarSet": CallTracker._on_var_set,  # only registered when capture_variables is not empty
+    "HangupRequest": CallTracker._on_hangup_request,
+    "SoftHangupRequest": CallTracker._on_hangup_request,
+    "Hangup": CallTracker._on_hangup,
+    "DialBegin": CallTracker._on_dial_begin,
+    "DialEnd": CallTracker._on_dial_end,
+    "QueueCallerJoin": CallTracker._on_queue_caller_join,
+    "QueueCallerAbandon": CallTracker._on_queue_caller_abandon,
+    "QueueCallerLeave": CallTracker._on_queue_caller_leave,
+    "AgentCalled": CallTracker._on_agent_called,
+    "AgentRingNoAnswer": CallTracker._on_agent_ring_no_answer,
+    "AgentConnect": CallTracker._on_agent_connect,
+    "AgentComplete": CallTracker._on_agent_complete,
+    "BlindTransfer": CallTracker._on_blind_transfer,
+    "AttendedTransfer": CallTracker._on_attended_transfer,
+    "OriginateResponse": CallTracker._on_originate_response,
+}

@@ -1,8 +1,9 @@
-"""The recorded Asterisk sessions in ../shared/ami-traces, as the tests read them."""
+"""The recorded Asterisk sessions in tests/fixtures/ami-traces, as the tests read them."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -10,10 +11,9 @@ from pathlib import Path
 from cti.ami.framing import AmiFrameParser, Frame
 from cti.ami.traces import read_trace
 
-TRACES_DIR = Path(
-    os.environ.get("AMI_TRACES_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "ami-traces"
-)
+DEFAULT_TRACES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "ami-traces"
+# AMI_TRACES_DIR runs the suite against other recordings of the same scenarios.
+TRACES_DIR = Path(os.environ.get("AMI_TRACES_DIR") or DEFAULT_TRACES_DIR)
 TRACE_NAMES = (
     "01-login-banner-and-ping",
     "02-agent-ready-pause-unpause-remove",
@@ -52,3 +52,14 @@ def received(name: str, connection: int | None = None) -> tuple[Received, ...]:
         parser = parsers.setdefault(record.connection, AmiFrameParser())
         frames += (Received(record.connection, record.t, f) for f in parser.feed(record.payload))
     return tuple(frames)
+
+
+def until(frames: Sequence[Received], name: str, occurrence: int = 1) -> list[Received]:
+    """The frames up to and including the n-th frame with this event name."""
+    seen = 0
+    for index, item in enumerate(frames):
+        if item.frame.name == name:
+            seen += 1
+            if seen == occurrence:
+                return list(frames[: index + 1])
+    raise AssertionError(f"no {name} number {occurrence}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -16,19 +15,18 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.models import User
 from crm_core.users import active_user_by_extension
-from cti.agents import extension_of
-from cti.bus import Bus
+from cti.devices import extension_of
+from desk.notifications import DirectoryChanged, Notifier
 
-log = structlog.get_logger("web.directory")
-DIRECTORY_CHANGED = "directory.changed"
+log = structlog.get_logger("desk.directory")
 MISS_SECONDS = 5.0
 
 
 class AgentDirectory:
-    def __init__(self, db: async_sessionmaker, bus: Bus, *, refresh_seconds: float = 60.0,
-                 ) -> None:
+    def __init__(self, db: async_sessionmaker, notifier: Notifier, *,
+                 refresh_seconds: float = 60.0) -> None:
         self.db = db
-        self.bus = bus
+        self.notifier = notifier
         self.refresh_seconds = refresh_seconds
         self._users: dict[str, int] = {}  # extension -> user id
         self._missing: dict[str, float] = {}  # extension -> when it had no user
@@ -64,10 +62,16 @@ class AgentDirectory:
         log.info("directory.loaded", agents=len(self._users))
 
     async def start(self) -> None:
-        await self.load()
-        await self.bus.subscribe(DIRECTORY_CHANGED, self._on_changed)
+        try:
+            await self.load()
+        except Exception:  # the database may be away at start: the reload loop catches up
+            log.warning("directory.load_failed", exc_info=True)
+        await self.notifier.subscribe(DirectoryChanged, self._on_changed)
 
     async def run(self) -> None:
+        """Reload on every announced change and every ``refresh_seconds``. A failed load
+        raises: the worker supervisor logs it and runs this again, the last good directory
+        still answering meanwhile."""
         while True:
             try:
                 async with asyncio.timeout(self.refresh_seconds):  # not wait_for: see cti/ami/link
@@ -75,14 +79,7 @@ class AgentDirectory:
             except TimeoutError:
                 pass
             self._reload.clear()
-            try:
-                await self.load()
-            except Exception:  # the database may be away: keep the last good directory
-                log.warning("directory.reload_failed", exc_info=True)
+            await self.load()
 
-    def _on_changed(self, _channel: str, _message: dict[str, Any]) -> None:
+    def _on_changed(self, _message: DirectoryChanged) -> None:
         self._reload.set()
-
-
-async def announce_directory_changed(bus: Bus) -> None:
-    await bus.publish(DIRECTORY_CHANGED, {})

@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-log = structlog.get_logger("web.outbox")
+log = structlog.get_logger("desk.outbox")
 Writer = Callable[[dict[str, Any]], Awaitable[None]]
 
 

@@ -3,18 +3,17 @@ AMI event path), and the outbox writes it to the database, waiting while that is
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.call_records import EndedCall, record_call
 from crm_core.clock import Clock
-from cti.agents import extension_of
+from crm_core.uow import UnitOfWork
+from cti.devices import extension_of
 from cti.events import CallEnded, DomainEvent
-from web.outbox import Outbox
+from desk.outbox import Outbox
 
-log = structlog.get_logger("web.calls")
+log = structlog.get_logger("desk.call_recording")
 
 
 def ended_call(event: CallEnded) -> EndedCall:
@@ -35,23 +34,21 @@ def _tagged_customer(event: CallEnded) -> int | None:
 
 
 class CallRecorder:
-    def __init__(self, *, events: asyncio.Queue[DomainEvent], outbox: Outbox,
-                 db: async_sessionmaker, clock: Clock, region: str) -> None:
-        self.events = events
+    def __init__(self, *, outbox: Outbox, db: async_sessionmaker, clock: Clock,
+                 region: str) -> None:
         self.outbox = outbox
         self.db = db
         self.clock = clock
         self.region = region
 
-    async def collect(self) -> None:
-        while True:
-            event = await self.events.get()
-            if isinstance(event, CallEnded):
-                self.outbox.put(ended_call(event).as_dict())
+    async def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, CallEnded):
+            self.outbox.put(ended_call(event).as_dict())
 
     async def write(self, item: dict) -> None:
-        async with self.db() as db:
-            written = await record_call(db, EndedCall(**item), region=self.region,
+        async with UnitOfWork(self.db) as uow:
+            written = await record_call(uow.session, EndedCall(**item), region=self.region,
                                         now=self.clock())
+            await uow.commit()
         log.info("call.recorded" if written else "call.already_recorded",
                  call_id=item["linked_id"], outcome=item["outcome"])

@@ -1,0 +1,205 @@
+"""The desk's commands: what an agent's desktop (and later the dialer) asks for. Views parse
+input and call these; nothing here knows HTTP.
+
+Each command is checked against the CRM on the instance that received it (the user's phone,
+the customer, the pause reason), then the PBX part runs on the instance that drives the PBX
+link: here if it is this one, else forwarded over the bus (``CommandRouter``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core import errors
+from crm_core.audit import Actor
+from crm_core.cards import customer_card
+from crm_core.clock import Clock
+from crm_core.dictionary import DictionaryService
+from crm_core.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from crm_core.interactions import WrapUp, wrap_up
+from crm_core.models import Interaction, User
+from crm_core.phones import normalise
+from crm_core.uow import UnitOfWork
+from cti.devices import interface_for
+from desk import notifications as note
+from desk.call_control import Command
+from desk.workers import background
+
+log = structlog.get_logger("desk.commands")
+COMMAND_DEADLINE = 5.0  # seconds a forwarded command may take before the sender gives up
+# The errors a forwarded command may come back with, by name.
+_ERRORS: dict[str, type[DomainError]] = {
+    cls.__name__: cls for cls in (errors.Conflict, errors.NotFound, errors.InvalidInput,
+                                  errors.Refused, errors.Unavailable, errors.UpstreamFailed)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    user: User
+    interface: str
+
+
+class CommandRouter:
+    """Runs a PBX command where the link is driven. ``local`` is set while this instance
+    drives it; otherwise the command goes over the bus to the instance that does."""
+
+    def __init__(self, notifier: note.Notifier, *, forward: bool,
+                 deadline: float = COMMAND_DEADLINE) -> None:
+        self.notifier = notifier
+        self.forward = forward  # False: one instance only (no other could drive the link)
+        self.deadline = deadline
+        self.local: dict[str, Command] | None = None
+        self._waiting: dict[str, asyncio.Future[note.CommandReply]] = {}
+
+    async def start(self) -> None:
+        await self.notifier.subscribe(note.CommandRequest, self._on_request)
+        await self.notifier.subscribe(note.CommandReply, self._on_reply)
+
+    async def run(self, command: str, **arguments: Any) -> dict[str, Any]:
+        if self.local is not None:
+            return await self.local[command](**arguments)
+        if not self.forward:
+            raise Unavailable("no PBX is connected to this service (settings: pbx)")
+        return await self._forwarded(command, arguments)
+
+    async def _forwarded(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        request_id = uuid.uuid4().hex
+        reply: asyncio.Future[note.CommandReply] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = reply
+        try:
+            try:
+                await self.notifier.publish(note.CommandRequest(
+                    request_id=request_id, command=command, arguments=arguments,
+                    deadline=time.time() + self.deadline))
+            except Exception as exc:  # the bus is down: nothing was sent
+                raise Unavailable("the message bus is down; try again in a moment") from exc
+            try:
+                async with asyncio.timeout(self.deadline):
+                    answer = await reply
+            except TimeoutError as exc:
+                raise Unavailable("no instance is driving the PBX link; try again in a "
+                                  "moment") from exc
+        finally:
+            self._waiting.pop(request_id, None)
+        if answer.ok:
+            return answer.result
+        raise _ERRORS.get(answer.error, Unavailable)(answer.message)
+
+    def _on_request(self, request: note.CommandRequest) -> None:
+        if self.local is None or request.command not in self.local:
+            return  # not the driver: the driver answers
+        if time.time() > request.deadline:
+            log.warning("command.too_late", command=request.command)
+            return  # the sender gave up: doing it now would surprise them
+        background(self._execute(request), what=f"command {request.command}")
+
+    async def _execute(self, request: note.CommandRequest) -> None:
+        assert self.local is not None
+        try:
+            result = await self.local[request.command](**request.arguments)
+            reply = note.CommandReply(request_id=request.request_id, ok=True, result=result)
+        except DomainError as exc:
+            reply = note.CommandReply(request_id=request.request_id, ok=False,
+                                      error=type(exc).__name__, message=exc.message)
+        except Exception:
+            log.exception("command.failed", command=request.command)
+            reply = note.CommandReply(request_id=request.request_id, ok=False,
+                                      error="Unavailable", message="the command failed")
+        await self.notifier.publish(reply)
+
+    def _on_reply(self, reply: note.CommandReply) -> None:
+        waiting = self._waiting.get(reply.request_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(reply)
+
+
+class Desk:
+    def __init__(self, *, db: async_sessionmaker, clock: Clock, notifier: note.Notifier,
+                 router: CommandRouter, region: str, interface_template: str,
+                 default_queues: list[str]) -> None:
+        self.db = db
+        self.clock = clock
+        self.notifier = notifier
+        self.router = router
+        self.region = region
+        self.interface_template = interface_template
+        self.default_queues = default_queues
+
+    async def phone_of(self, user_id: int) -> Phone:
+        """The user and their phone's queue-member interface."""
+        async with self.db() as db:
+            user = await db.get(User, user_id)
+        if user is None or not user.extension:
+            raise Conflict("your user has no phone extension")
+        return Phone(user, interface_for(user.extension, self.interface_template))
+
+    async def dial(self, user_id: int, number: str, customer_id: int | None = None,
+                   ) -> dict[str, Any]:
+        """Click-to-call: the agent's phone rings first, then the number is dialled."""
+        normalised = normalise(number, self.region)
+        if not normalised.usable:
+            raise InvalidInput(f"{number!r} is not a phone number", field="number")
+        phone = await self.phone_of(user_id)
+        card = None
+        if customer_id:
+            async with self.db() as db:
+                card = await customer_card(db, customer_id)
+            if card is None:
+                raise NotFound(f"no customer {customer_id}")
+        tags = {"user_id": str(user_id)}
+        if customer_id:
+            tags["customer_id"] = str(customer_id)
+        placed = await self.router.run(
+            "dial", interface=phone.interface, number=normalised.e164, tags=tags,
+            caller_id=f'"{_quotable(phone.user.display_name)}" <{phone.user.extension}>')
+        return {**placed, "number": normalised.e164, "card": card}
+
+    async def hang_up(self, user_id: int) -> dict[str, Any]:
+        return await self.router.run("hang_up", interface=(await self.phone_of(user_id)).interface)
+
+    async def transfer(self, user_id: int, kind: str, target: str) -> dict[str, Any]:
+        phone = await self.phone_of(user_id)
+        return await self.router.run("transfer", interface=phone.interface, kind=kind,
+                                     target=target)
+
+    async def complete_transfer(self, user_id: int) -> dict[str, Any]:
+        phone = await self.phone_of(user_id)
+        return await self.router.run("complete_transfer", interface=phone.interface)
+
+    async def cancel_transfer(self, user_id: int) -> dict[str, Any]:
+        phone = await self.phone_of(user_id)
+        return await self.router.run("cancel_transfer", interface=phone.interface)
+
+    async def set_state(self, user_id: int, state: str, reason: str | None,
+                        queues: list[str] | None) -> dict[str, Any]:
+        if state == "paused":
+            async with self.db() as db:
+                codes = {e.code for e in await DictionaryService(
+                    db, clock=self.clock).entries("pause_reason", active_only=True)}
+            if reason not in codes:
+                raise InvalidInput("choose a pause reason from the dictionary", field="reason")
+        phone = await self.phone_of(user_id)
+        return await self.router.run(
+            "set_state", interface=phone.interface, state=state, reason=reason,
+            queues=queues or self.default_queues, member_name=phone.user.display_name)
+
+    async def wrap_up(self, user_id: int, actor: Actor, item: WrapUp) -> Interaction:
+        """The disposition and notes of a call, written on the customer; the agent's wrap-up
+        pause ends (on the instance that drives the link)."""
+        async with UnitOfWork(self.db) as uow:
+            written = await wrap_up(uow.session, item, actor, now=self.clock())
+            await uow.commit()
+        await self.notifier.publish(note.WrapUpDone(user_id=user_id, call_id=item.call_id))
+        return written
+
+
+def _quotable(name: str) -> str:
+    """A display name fit for a quoted caller ID: no quotes or angle brackets inside."""
+    return "".join(c for c in name if c not in '"<>\\')[:40]

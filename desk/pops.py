@@ -1,0 +1,96 @@
+"""The screen-pop pipeline: a CallOffered for an agent's phone becomes a pop on that agent's
+browser tabs, wherever they are connected; withdrawals, answers and ends follow it.
+
+It runs in its own worker, off the AMI event path: the lookup reads the database. The pop of
+an offer still ringing is kept on the agent board, so a tab that connects while its phone
+rings gets the pop again."""
+
+from __future__ import annotations
+
+import structlog
+
+from crm_core.cards import CallerLookups
+from cti.events import (
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallOfferWithdrawn,
+    CallTransferred,
+    DomainEvent,
+)
+from desk import notifications as note
+from desk.agents import AgentBoard
+from desk.directory import AgentDirectory
+
+log = structlog.get_logger("desk.pops")
+
+
+class PopPipeline:
+    def __init__(self, *, lookups: CallerLookups, notifier: note.Notifier,
+                 directory: AgentDirectory, board: AgentBoard, region: str) -> None:
+        self.lookups = lookups
+        self.notifier = notifier
+        self.directory = directory
+        self.board = board
+        self.region = region
+
+    async def start(self) -> None:
+        await self.notifier.subscribe(note.AgentTabOpened, self._on_tab_opened)
+
+    async def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, CallOffered):
+            await self._offered(event)
+        elif isinstance(event, CallOfferWithdrawn):
+            await self._to_agent(event.agent_interface, note.Withdrawn(
+                call_id=event.linked_id, device_channel=event.device_channel,
+                reason=str(event.reason)))
+        elif isinstance(event, CallAnswered):
+            await self._to_agent(event.agent_interface, note.Answered(
+                call_id=event.linked_id, device_channel=event.device_channel, queue=event.queue,
+                direction=str(event.direction), wait_seconds=round(event.wait_seconds, 1),
+                at=event.at))
+        elif isinstance(event, CallTransferred):
+            await self._to_agent(event.agent_interface, note.Transferred(
+                call_id=event.linked_id, kind=str(event.kind), target=event.target))
+        elif isinstance(event, CallEnded) and event.agent_interface:
+            await self._to_agent(event.agent_interface, note.Ended(
+                call_id=event.linked_id, outcome=str(event.outcome),
+                talk_seconds=round(event.talk_seconds, 1),
+                answered=event.answered_at is not None))
+
+    async def _offered(self, event: CallOffered) -> None:
+        user_id = await self.directory.resolve(event.agent_interface)
+        if user_id is None:
+            log.info("pop.no_agent", agent=event.agent_interface, call_id=event.linked_id)
+            return
+        lookup = await self.lookups.lookup(
+            caller_number=event.caller_number, restricted=event.presentation_restricted,
+            variables=dict(event.variables), region=self.region)
+        pop = note.Offered(
+            call_id=event.linked_id, device_channel=event.device_channel, queue=event.queue,
+            dnis=event.dnis, direction=str(event.direction),
+            caller={"number": event.caller_number, "name": event.caller_name,
+                    "withheld": event.presentation_restricted},
+            lookup=lookup.as_dict(), offered_at=event.at)
+        message = note.ToAgent.of(user_id, pop)
+        # Kept only while that phone still rings: a pop answered during the lookup is not
+        # shown again on reconnect (it is still sent now; the answer follows it).
+        self.board.set_pop(event.agent_interface, event.device_channel, message.message)
+        await self.notifier.publish(message)
+        log.info("pop.sent", agent=event.agent_interface, call_id=event.linked_id,
+                 lookup=lookup.kind)
+
+    async def _to_agent(self, interface: str, message: note.BrowserMessage) -> None:
+        user_id = await self.directory.resolve(interface)
+        if user_id is not None:  # else no user at that phone: nobody to tell
+            await self.notifier.publish(note.ToAgent.of(user_id, message))
+
+    def _on_tab_opened(self, message: note.AgentTabOpened) -> None:
+        for interface in self.board.interfaces():
+            if self.directory.user_for(interface) != message.user_id:
+                continue
+            view = self.board.view(interface)
+            for offer in view.offers if view else ():
+                if offer.pop is not None:
+                    self.notifier.publish_soon(
+                        note.ToAgent(user_id=message.user_id, message=offer.pop))

@@ -1,0 +1,112 @@
+"""The live agent view: every change of an agent's state (queues, pause and reason, device,
+ringing / talking and the call, wrap-up) goes out as that agent's whole row, to the
+supervisors' tabs and to the agent's own desktop (the desktop shows what the PBX reports, not
+what was asked).
+
+A pause longer than its reason's time limit (data dictionary) is flagged to the supervisors
+once, and the row carries when the pause began so their page can show it running."""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core.clock import Clock
+from crm_core.dictionary import DictionaryService
+from cti.events import (
+    AgentActivityChanged,
+    AgentDeviceStateChanged,
+    AgentJoinedQueue,
+    AgentLeftQueue,
+    AgentPaused,
+    AgentUnpaused,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallOfferWithdrawn,
+    CallTransferred,
+    DomainEvent,
+)
+from desk import notifications as note
+from desk.agents import AgentBoard, AgentView
+from desk.directory import AgentDirectory
+
+log = structlog.get_logger("desk.supervision")
+AGENT_STATE_EVENTS = (AgentActivityChanged, AgentDeviceStateChanged, AgentJoinedQueue,
+                      AgentLeftQueue, AgentPaused, AgentUnpaused)
+CALL_EVENTS = (CallOffered, CallOfferWithdrawn, CallAnswered, CallTransferred)
+
+
+def agent_row(view: AgentView) -> note.AgentRow:
+    return note.AgentRow(agent=view.row())
+
+
+class SupervisorFeed:
+    def __init__(self, *, board: AgentBoard, notifier: note.Notifier,
+                 directory: AgentDirectory, db: async_sessionmaker, clock: Clock) -> None:
+        self.board = board
+        self.notifier = notifier
+        self.directory = directory
+        self.db = db
+        self.clock = clock
+        self.flagged: set[str] = set()  # interfaces whose current pause was flagged
+
+    async def start(self) -> None:
+        await self.notifier.subscribe(note.SupervisorTabOpened, self._on_supervisor_tab)
+        await self.notifier.subscribe(note.AgentTabOpened, self._on_agent_tab)
+
+    async def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, AGENT_STATE_EVENTS):
+            await self.changed(event.interface)
+        elif isinstance(event, CALL_EVENTS):
+            await self.changed(event.agent_interface)
+        elif isinstance(event, CallEnded) and event.agent_interface:
+            await self.changed(event.agent_interface)
+
+    async def changed(self, interface: str) -> None:
+        view = self.board.view(interface)
+        if view is None or view.paused_since is None:
+            self.flagged.discard(interface)
+        message: note.BrowserMessage = (
+            note.AgentGone(interface=interface) if view is None or view.pbx is None
+            else agent_row(view))
+        await self.notifier.publish(note.ToSupervisors.of(message))
+        user_id = await self.directory.resolve(interface)
+        if user_id is not None:
+            await self.notifier.publish(note.ToAgent.of(user_id, message))
+
+    async def check_pauses(self) -> None:
+        """Flag pauses that outlast their reason's limit (run every few seconds)."""
+        waiting = [v for v in self.board.views()
+                   if v.paused_since is not None and v.interface not in self.flagged]
+        if not waiting:
+            return
+        async with self.db() as db:
+            entries = await DictionaryService(db, clock=self.clock).entries("pause_reason")
+        limits = {e.code: e.attributes.get("time_limit_minutes") for e in entries}
+        now = self.clock().timestamp()
+        for view in waiting:
+            assert view.paused_since is not None and view.pbx is not None
+            paused_for = now - view.paused_since
+            for reason in {q.paused_reason for q in view.pbx.queues if q.paused}:
+                limit = limits.get(reason)
+                if limit and paused_for > limit * 60:
+                    self.flagged.add(view.interface)
+                    log.info("agent.pause_exceeded", agent=view.interface, reason=reason,
+                             minutes=round(paused_for / 60, 1))
+                    await self.notifier.publish(note.ToSupervisors.of(note.PauseExceeded(
+                        interface=view.interface, reason=reason,
+                        paused_seconds=round(paused_for), limit_seconds=limit * 60)))
+                    break
+
+    def _on_supervisor_tab(self, _message: note.SupervisorTabOpened) -> None:
+        for view in self.board.views():
+            if view.pbx is not None:
+                self.notifier.publish_soon(note.ToSupervisors.of(agent_row(view)))
+
+    def _on_agent_tab(self, message: note.AgentTabOpened) -> None:
+        """An agent's tab connected: it gets its own row (the state the PBX holds)."""
+        for view in self.board.views():
+            if view.pbx is not None and self.directory.user_for(view.interface) == (
+                    message.user_id):
+                self.notifier.publish_soon(note.ToAgent.of(message.user_id, agent_row(view)))
