@@ -23,7 +23,7 @@ from aiohttp import web
 from config.logs import configure_logging
 from config.settings import Settings
 from web.app import create_app
-from web.appkeys import runtime_key
+from web.appkeys import pbx_key
 
 # A simulator in its own process: inbound calls at a rate that makes about `rate` events/s
 # (a queued call answered by an agent is about 85 events in PJSIP mode, every class on).
@@ -82,7 +82,7 @@ async def main(rate: int, seconds: float) -> dict[str, object]:
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        link = app[runtime_key].link
+        link = app[pbx_key].runtime.link
         await asyncio.wait_for(link.wait_connected(), 10)
         await asyncio.sleep(0.5)  # let start-up settle
         idle = await sample_lag(2.0)  # the simulator's calls start four seconds in

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # After a call the agent is paused ("wrap-up") for at most this long, or until they send
     # the disposition; 0 turns wrap-up off.
     wrapup_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # The PBX link's lease (several instances: one drives, the others take over when it dies
+    # within about this long).
+    lease_seconds: float = Field(default=5.0, gt=0.5, le=120)
     # How long an agent's command waits for the instance that drives the PBX link to answer.
     command_deadline: float = Field(default=5.0, gt=0, le=60)
     # How often pauses are checked against their reason's time limit.

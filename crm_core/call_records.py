@@ -37,6 +37,10 @@ class EndedCall:
     hangup_cause: int
     # The customer the agent called from a card (click-to-call): decides over the number.
     customer_id: int | None = None
+    # The fencing token of the PBX driver that saw the call end (cti.leader).
+    fence: int = 0
+    # The end was inferred, not seen (resynchronisation, failover): its times are estimates.
+    estimated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,14 +50,24 @@ def _time(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
+def _replaces(call: EndedCall, existing: CallRecord) -> bool:
+    if call.estimated:
+        return False
+    return existing.estimated or existing.fence < call.fence
+
+
 async def record_call(
     session: AsyncSession, call: EndedCall, *, region: str, now: datetime
 ) -> bool:
-    """Write the record unless it exists; True when written. The caller commits."""
-    exists = await session.scalar(
-        select(CallRecord.linked_id).where(CallRecord.linked_id == call.linked_id)
+    """Write the record unless it exists; True when written. The caller commits.
+
+    A seen end replaces an estimated one; otherwise a record written under an older fencing
+    token (by a PBX driver that had lost its lease) gives way to this one, and one written under
+    the same or a newer token stands. An estimated end never replaces a record."""
+    existing = await session.scalar(
+        select(CallRecord).where(CallRecord.linked_id == call.linked_id)
     )
-    if exists is not None:
+    if existing is not None and not _replaces(call, existing):
         return False
     number = normalise(call.customer_number or call.caller_number, region)
     customer_id = call.customer_id
@@ -65,7 +79,7 @@ async def record_call(
         if len({m.customer_id for m in matches}) == 1:
             customer_id = matches[0].customer_id
     agent = await active_user_by_extension(session, call.agent_extension)
-    record = CallRecord(
+    values = dict(
         linked_id=call.linked_id, direction=call.direction, outcome=call.outcome,
         caller_raw=call.caller_number[:64], caller_e164=number.e164,
         customer_number=call.customer_number[:64], queue=call.queue[:64],
@@ -75,8 +89,13 @@ async def record_call(
         wait_seconds=call.wait_seconds, talk_seconds=call.talk_seconds,
         hangup_cause=call.hangup_cause or None,
         callback_needed=call.direction == "inbound" and call.outcome == "abandoned",
-        recorded_at=now,
+        recorded_at=now, fence=call.fence, estimated=call.estimated,
     )
+    if existing is not None:  # the deposed driver's record gives way; the wrap-up stays
+        for name, value in values.items():
+            setattr(existing, name, value)
+        return True
+    record = CallRecord(**values)
     session.add(record)
     await attach_wrap_up(session, record)
     return True

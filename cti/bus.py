@@ -100,7 +100,7 @@ class RedisBus:
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         data = json.dumps(message, separators=(",", ":"))
         await self._redis.publish(self._namespace + channel, data)
-        _raise_if_cancelled()
+        raise_if_cancelled()
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         new = channel not in self._subscribers.handlers
@@ -146,7 +146,7 @@ class RedisBus:
         await self._subscribed.wait()
 
 
-def _raise_if_cancelled() -> None:
+def raise_if_cancelled() -> None:
     """redis-py can swallow a CancelledError that arrives during a command (its connection
     code catches it to drop the connection: redis/redis-py#2028, #2551); the task then runs on
     and never stops. Give the cancellation back to the caller."""

@@ -243,6 +243,9 @@ class CallEnded:
     hangup_cause: int
     hangup_cause_text: str
     tags: Pairs
+    # The end was not seen but inferred (a resynchronisation found the call gone, or it ended
+    # while no instance drove the link): ended_at, and so the durations, are estimates.
+    estimated: bool = False
 
 
 # ---------------------------------------------------------------- agents

@@ -28,6 +28,7 @@ class Telephony:
         self.connected = False
         self.domain_events = 0
         self.dropped_events = 0
+        self.resynced = asyncio.Event()  # set by every resynchronisation (clear it to wait)
         self._observers: list[Callable[[DomainEvent], None]] = []
         self._subscribers: list[asyncio.Queue[DomainEvent]] = []
 
@@ -58,19 +59,22 @@ class Telephony:
         calls = self.calls.apply(frame, at)
         agents = self.agents.apply(frame, at)
         if calls or agents:
-            self._publish(calls)
-            self._publish(agents)
+            self.publish(calls)
+            self.publish(agents)
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         at = snapshot.requested_at
-        self._publish(self.calls.reconcile(snapshot.channels, at))
-        self._publish(self.agents.reconcile(snapshot.queue_status, at))
+        self.publish(self.calls.reconcile(snapshot.channels, at))
+        self.publish(self.agents.reconcile(snapshot.queue_status, at))
+        self.resynced.set()
 
     def on_link_state(self, connected: bool, error: str | None) -> None:
         self.connected = connected
         log.info("cti.link_state", connected=connected, error=error)
 
-    def _publish(self, events: list[DomainEvent]) -> None:
+    def publish(self, events: list[DomainEvent]) -> None:
+        """Hand events to the observers and subscribers (also events inferred elsewhere, e.g.
+        calls that ended while no instance drove the link)."""
         for event in events:
             self.domain_events += 1
             for observer in self._observers:

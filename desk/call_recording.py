@@ -16,7 +16,7 @@ from desk.outbox import Outbox
 log = structlog.get_logger("desk.call_recording")
 
 
-def ended_call(event: CallEnded) -> EndedCall:
+def ended_call(event: CallEnded, fence: int = 0) -> EndedCall:
     return EndedCall(
         linked_id=event.linked_id, direction=str(event.direction), outcome=str(event.outcome),
         caller_number=event.caller_number, customer_number=event.customer_number,
@@ -24,7 +24,8 @@ def ended_call(event: CallEnded) -> EndedCall:
         agent_extension=extension_of(event.agent_interface), offered_at=event.offered_at,
         answered_at=event.answered_at, ended_at=event.ended_at,
         wait_seconds=round(event.wait_seconds, 3), talk_seconds=round(event.talk_seconds, 3),
-        hangup_cause=event.hangup_cause, customer_id=_tagged_customer(event),
+        hangup_cause=event.hangup_cause, customer_id=_tagged_customer(event), fence=fence,
+        estimated=event.estimated,
     )
 
 
@@ -41,9 +42,10 @@ class CallRecorder:
         self.clock = clock
         self.region = region
 
-    async def handle(self, event: DomainEvent) -> None:
+    async def handle(self, event: DomainEvent, *, fence: int) -> None:
+        """Keep a call's end on disk at once; ``fence``: the token of the driver that saw it."""
         if isinstance(event, CallEnded):
-            self.outbox.put(ended_call(event).as_dict())
+            self.outbox.put(ended_call(event, fence).as_dict())
 
     async def write(self, item: dict) -> None:
         async with UnitOfWork(self.db) as uow:

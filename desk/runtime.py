@@ -5,7 +5,10 @@ cleanup context; knows nothing of HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,11 +19,13 @@ from config.settings import Settings
 from crm_core.cards import caller_lookups
 from crm_core.clock import Clock
 from cti.ami.link import AmiLink, LinkConfig
+from cti.calls import OpenCall
 from cti.events import DomainEvent
 from cti.telephony import Telephony
 from desk.agents import AgentBoard
 from desk.call_control import CallControl, commands_of
 from desk.call_recording import CallRecorder
+from desk.checkpoint import Checkpoint, ended_in_the_gap
 from desk.commands import CommandRouter
 from desk.directory import AgentDirectory
 from desk.notifications import Notifier
@@ -31,6 +36,7 @@ from desk.workers import Workers
 from desk.wrapup import WrapUpKeeper
 
 log = structlog.get_logger("cti")
+CHECKPOINT_SECONDS = 0.5  # how stale a successor's view of the calls in progress may be
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +69,21 @@ def link_config(settings: Settings, telephony: Telephony, account: AmiAccount) -
     )
 
 
+def call_recorder(settings: Settings, db: async_sessionmaker, clock: Clock) -> CallRecorder:
+    """Call records through this instance's durable outbox. Its writer runs on every instance,
+    driving or not, so that what a driver kept on disk before it stopped is written."""
+    return CallRecorder(outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
+                        db=db, clock=clock, region=settings.default_region)
+
+
 @contextlib.asynccontextmanager
 async def driving_the_link(
     *, settings: Settings, account: AmiAccount, db: async_sessionmaker, clock: Clock,
-    notifier: Notifier, router: CommandRouter,
+    notifier: Notifier, router: CommandRouter, recorder: CallRecorder, fence: int,
+    checkpoint: Checkpoint,
 ) -> AsyncIterator[PbxRuntime]:
-    """Connect the link and run everything behind it until the block is left."""
+    """Connect the link and run everything behind it until the block is left. ``fence``: the
+    fencing token of this term as driver (cti.leader); it goes with every call record."""
     telephony = Telephony(call_variables=settings.ami_call_variables)
     link = AmiLink(link_config(settings, telephony, account), telephony)
     board = AgentBoard(telephony.agents, telephony.calls)
@@ -82,8 +97,6 @@ async def driving_the_link(
         pops = PopPipeline(lookups=lookups, notifier=notifier, directory=directory,
                            board=board, region=settings.default_region)
         await pops.start()
-        recorder = CallRecorder(outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
-                                db=db, clock=clock, region=settings.default_region)
         supervision = SupervisorFeed(board=board, notifier=notifier, directory=directory,
                                      db=db, clock=clock)
         await supervision.start()
@@ -92,10 +105,16 @@ async def driving_the_link(
         await wrapup.start()
         stack.callback(wrapup.stop)
 
+        try:  # the predecessor's open calls, read before the link shows the PBX's
+            before = await checkpoint.load()
+        except Exception:
+            log.warning("checkpoint.load_failed", exc_info=True)
+            before = []
         workers.start("ami-link", link.run)
+        workers.start("handover", lambda: hand_over(telephony, checkpoint, before))
         workers.consume("screen-pops", telephony.subscribe(), pops.handle)
-        workers.consume("call-ends", telephony.subscribe(), recorder.handle)
-        workers.start("call-records", lambda: recorder.outbox.run(recorder.write))
+        workers.consume("call-ends", telephony.subscribe(),
+                        functools.partial(recorder.handle, fence=fence))
         workers.consume("supervision", telephony.subscribe(), supervision.handle)
         workers.every("pause-limits", settings.pause_check_seconds, supervision.check_pauses)
         workers.consume("wrap-up", telephony.subscribe(), wrapup.handle)
@@ -110,6 +129,23 @@ async def driving_the_link(
             router.local = None
             await link.stop()
             await workers.stop()
+
+
+async def hand_over(telephony: Telephony, checkpoint: Checkpoint, before: list[OpenCall],
+                    *, every: float = CHECKPOINT_SECONDS) -> None:
+    """Close the predecessor's calls that ended unseen (after the first resynchronisation has
+    shown what the PBX still has), then keep this driver's own open calls for a successor."""
+    telephony.resynced.clear()
+    await telephony.resynced.wait()
+    if before:
+        gone = ended_in_the_gap(before, (c.linked_id for c in telephony.calls.open_calls()),
+                                time.time())
+        log.info("handover.calls_closed", closed=len(gone), open_before=len(before))
+        telephony.publish(list(gone))
+        before.clear()  # a restart of this worker must not close them twice
+    while True:
+        await checkpoint.save(telephony.calls.open_calls())
+        await asyncio.sleep(every)
 
 
 async def log_domain_event(event: DomainEvent) -> None:

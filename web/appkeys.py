@@ -13,7 +13,6 @@ from crm_core.sessions import SessionPolicy
 from cti.bus import Bus
 from desk.commands import Desk
 from desk.notifications import Notifier
-from desk.runtime import PbxRuntime
 
 settings_key = web.AppKey("settings", Settings)
 clock_key = web.AppKey("clock", Clock)
@@ -28,8 +27,8 @@ metrics_key = web.AppKey("metrics", "Metrics")
 secret_key = web.AppKey("secret", str)
 notifier_key = web.AppKey("notifier", Notifier)
 desk_key = web.AppKey("desk", Desk)
-# While this instance drives the PBX link: the link, the state machines and the desk's workers.
-runtime_key = web.AppKey("runtime", PbxRuntime)
+# The PBX side: the lease, the desk's workers, and the link's runtime while this instance drives.
+pbx_key = web.AppKey("pbx", "PbxSide")
 simulator_key = web.AppKey("simulator", "RunningSimulator")
 
 # Per-request state.

@@ -3,35 +3,56 @@ here) and the desk behind it, and their status for /readyz and /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from desk.runtime import AmiAccount, PbxRuntime, driving_the_link
+from config.settings import Settings
+from cti.leader import Leadership, Lease, RedisLease, SoleLease
+from desk.checkpoint import Checkpoint, NoCheckpoint, RedisCheckpoint
+from desk.runtime import AmiAccount, PbxRuntime, call_recorder, driving_the_link
+from desk.workers import Workers
 from web.appkeys import (
     clock_key,
     db_key,
     desk_key,
     metrics_key,
     notifier_key,
-    runtime_key,
+    pbx_key,
     settings_key,
     simulator_key,
 )
 
 
+@dataclass
+class PbxSide:
+    """Set up once per app; what changes while it runs (terms as driver) changes in here."""
+
+    workers: Workers  # the desk's work on every instance (the call records' outbox)
+    leadership: Leadership | None = None  # None: no PBX configured
+    runtime: PbxRuntime | None = None  # while this instance drives the link
+
+
 async def pbx_context(app: web.Application) -> AsyncIterator[None]:
-    """Drive the PBX link (Asterisk's, or the built-in simulator's started here) for as long
-    as the app runs."""
+    """Drive the PBX link (Asterisk's, or the built-in simulator's started here) whenever this
+    instance holds its lease; stand by otherwise. Call records are written from this
+    instance's outbox in either case."""
     settings = app[settings_key]
-    if settings.pbx == "none":
-        yield
-        return
+    recorder = call_recorder(settings, app[db_key], app[clock_key])
+    workers = Workers()
+    workers.start("call-records", lambda: recorder.outbox.run(recorder.write))
+    side = app[pbx_key] = PbxSide(workers)
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(workers.stop)
+        if settings.pbx == "none":
+            yield
+            return
         if settings.pbx == "simulator":
             from web.simulated_pbx import start_simulator
 
@@ -43,22 +64,70 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
         else:
             account = AmiAccount(settings.ami_host, settings.ami_port, settings.ami_username,
                                  settings.ami_secret.get_secret_value())
-        runtime = await stack.enter_async_context(driving_the_link(
-            settings=settings, account=account, db=app[db_key], clock=app[clock_key],
-            notifier=app[notifier_key], router=app[desk_key].router))
-        app[runtime_key] = runtime
-        collector = LinkCollector(runtime)
-        app[metrics_key].registry.register(collector)
-        stack.callback(app[metrics_key].registry.unregister, collector)
-        yield
+
+        @contextlib.asynccontextmanager
+        async def drive(token: int) -> AsyncIterator[None]:
+            async with driving_the_link(
+                    settings=settings, account=account, db=app[db_key], clock=app[clock_key],
+                    notifier=app[notifier_key], router=app[desk_key].router,
+                    recorder=recorder, fence=token, checkpoint=checkpoint) as runtime:
+                collector = LinkCollector(runtime)
+                app[metrics_key].registry.register(collector)
+                side.runtime = runtime
+                try:
+                    yield
+                finally:
+                    side.runtime = None
+                    app[metrics_key].registry.unregister(collector)
+
+        lease, checkpoint = await stack.enter_async_context(_lease(settings, account))
+        leadership = Leadership(lease, drive, ttl=settings.lease_seconds)
+        side.leadership = leadership
+        task = asyncio.create_task(leadership.run(), name="pbx-leadership")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):  # a sole instance drives before it serves
+                await leadership.first_try.wait()
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def _lease(settings: Settings, account: AmiAccount,
+                 ) -> AsyncIterator[tuple[Lease, Checkpoint]]:
+    """One lease per AMI link, with the driver's open calls beside it, in Redis when instances
+    share one; else this instance's own."""
+    name = f"pbx:{account.host}:{account.port}"
+    if not settings.redis_url:
+        yield SoleLease(name), NoCheckpoint()
+        return
+    import redis.asyncio as redis
+
+    client = redis.from_url(settings.redis_url)
+    try:
+        yield RedisLease(client, name, ttl=settings.lease_seconds), RedisCheckpoint(client, name)
+    finally:
+        await client.aclose()
 
 
 def pbx_status(app: web.Application) -> dict[str, object] | None:
-    runtime = app.get(runtime_key)
-    if runtime is None:
+    side = app[pbx_key]
+    leadership = side.leadership
+    if leadership is None:
         return None
-    return {"ok": runtime.link.connected, "kind": app[settings_key].pbx,
-            **runtime.link.status.as_dict(time.time()),
+    status: dict[str, object] = {
+        "kind": app[settings_key].pbx, "role": "driver" if leadership.leading else "standby",
+        "lease": leadership.lease.name, "token": leadership.token,
+        "elected_at": leadership.elected_at, "terms": leadership.terms,
+        "outbox_workers": side.workers.status(),
+    }
+    runtime = side.runtime
+    if runtime is None:  # standing by: healthy as long as the lease can be watched
+        return {"ok": True, **status}
+    return {**status, "ok": runtime.link.connected, **runtime.link.status.as_dict(time.time()),
             "workers": runtime.workers.status(),
             "dropped_events": runtime.telephony.dropped_events}
 

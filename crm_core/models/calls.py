@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,3 +42,8 @@ class CallRecord(Base):
     # Abandoned inbound calls go to the callback list (the dialer takes them from there).
     callback_needed: Mapped[bool] = mapped_column(default=False)
     recorded_at: Mapped[datetime]
+    # The fencing token of the PBX driver that wrote it (cti.leader): a record written by a
+    # driver that had lost its lease gives way to its successor's.
+    fence: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The end was inferred, not seen (a resynchronisation, a failover): times are estimates.
+    estimated: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

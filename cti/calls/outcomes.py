@@ -120,5 +120,6 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
         hangup_cause=call.hangup_cause,
         hangup_cause_text=call.hangup_cause_text,
         tags=call.tags,
+        estimated=resynced,
     )
 

@@ -15,7 +15,7 @@ from tests.conftest import add_user, test_settings
 from tests.e2e.test_login_in_browser import sign_in
 from tests.web.telephony import add_customer
 from web.app import create_app
-from web.appkeys import runtime_key, simulator_key
+from web.appkeys import pbx_key, simulator_key
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 async def server(aiohttp_server, database_url, tmp_path, clock):
     settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="")
     server = await aiohttp_server(create_app(settings, clock=clock))
-    await asyncio.wait_for(server.app[runtime_key].link.wait_connected(), 10)
+    await asyncio.wait_for(server.app[pbx_key].runtime.link.wait_connected(), 10)
     return server
 
 

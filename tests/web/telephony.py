@@ -10,7 +10,7 @@ from crm_core.schemas import CustomerCreate
 from cti.ami import actions
 from cti.simulator import CallerId
 from cti.simulator.scenarios import did_for
-from web.appkeys import clock_key, db_key, runtime_key, simulator_key
+from web.appkeys import clock_key, db_key, pbx_key, simulator_key
 
 
 async def add_customer(app, name: str, *numbers: str) -> int:
@@ -22,7 +22,7 @@ async def add_customer(app, name: str, *numbers: str) -> int:
 
 
 async def agent_ready(app, extension: str) -> None:
-    await app[runtime_key].link.send(actions.queue_add("sales", f"PJSIP/{extension}",
+    await app[pbx_key].runtime.link.send(actions.queue_add("sales", f"PJSIP/{extension}",
                                                member_name=f"Agent {extension}",
                                                state_interface=f"PJSIP/{extension}"))
 

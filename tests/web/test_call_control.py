@@ -17,7 +17,7 @@ from tests.support.waiting import until
 from tests.web.telephony import add_customer, agent_ready, ring
 from tests.web.test_screen_pop import agent_tab, next_of
 from web.app import create_app
-from web.appkeys import db_key, runtime_key, simulator_key
+from web.appkeys import db_key, pbx_key, simulator_key
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ async def desk(aiohttp_client, database_url, tmp_path, clock):
     settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="",
                              wrapup_seconds=30, pause_check_seconds=0.05)
     client = await aiohttp_client(create_app(settings, clock=clock))
-    await asyncio.wait_for(client.app[runtime_key].link.wait_connected(), 10)
+    await asyncio.wait_for(client.app[pbx_key].runtime.link.wait_connected(), 10)
     return client
 
 
@@ -36,7 +36,7 @@ async def record_of(app, call_id: str) -> CallRecord | None:
 
 
 def paused_reasons(app, interface: str) -> set[str]:
-    snapshot = app[runtime_key].telephony.agents.agent(interface)
+    snapshot = app[pbx_key].runtime.telephony.agents.agent(interface)
     return {q.paused_reason for q in snapshot.queues if q.paused} if snapshot else set()
 
 
@@ -103,7 +103,7 @@ async def test_the_wrap_up_pause_ends_by_itself_at_its_bound(aiohttp_client, dat
     settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="",
                              wrapup_seconds=0.5)
     client = await aiohttp_client(create_app(settings, clock=clock))
-    await asyncio.wait_for(client.app[runtime_key].link.wait_connected(), 10)
+    await asyncio.wait_for(client.app[pbx_key].runtime.link.wait_connected(), 10)
     await add_user(client.app, "ann", "inbound_agent", extension="1001")
     token = await api_login(client, "ann")
     tab = await agent_tab(client, "ann")

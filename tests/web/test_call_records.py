@@ -15,7 +15,7 @@ from desk.outbox import Outbox
 from tests.conftest import _admin_sql, add_user
 from tests.support.waiting import until
 from tests.web.telephony import add_customer, agent_ready
-from web.appkeys import db_key, runtime_key, simulator_key
+from web.appkeys import db_key, pbx_key, simulator_key
 
 
 async def records(app) -> list[CallRecord]:
@@ -54,7 +54,7 @@ async def _count(app, n: int) -> bool:
 
 async def test_a_call_end_written_twice_is_one_record(service):
     app = service.app
-    recorder = app[runtime_key].recorder
+    recorder = app[pbx_key].runtime.recorder
     item = {"linked_id": "99.1", "direction": "inbound", "outcome": "abandoned",
             "caller_number": "5551234567", "customer_number": "5551234567", "queue": "sales",
             "agent_interface": "", "agent_extension": "", "offered_at": 1.0e9,
@@ -108,7 +108,7 @@ async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
     for n in range(3):
         sim.inbound_call(did_for(sim, "support"), CallerId(f"555000{n:04d}", ""), patience=1,
                          queue="support")
-    outbox = app[runtime_key].recorder.outbox
+    outbox = app[pbx_key].runtime.recorder.outbox
     for _ in range(100):
         if len(outbox.pending()) == 3:
             break

@@ -9,11 +9,11 @@ from tests.conftest import add_user, api_login, test_settings
 from tests.support.waiting import until
 from tests.web.telephony import add_customer, ring
 from web.app import create_app
-from web.appkeys import runtime_key, simulator_key
+from web.appkeys import pbx_key, simulator_key
 
 
 async def queue_state(app, interface: str) -> tuple[bool, set[str]]:
-    view = app[runtime_key].board.view(interface)
+    view = app[pbx_key].runtime.board.view(interface)
     if view is None or view.pbx is None:
         return False, set()
     return True, {q.paused_reason for q in view.pbx.queues if q.paused}
@@ -26,7 +26,7 @@ async def test_an_agent_on_the_instance_without_the_link_goes_ready_pauses_and_h
         simulator_scenario=""), clock=clock))
     web_only = await aiohttp_client(create_app(test_settings(
         database_url, tmp_path / "two", redis_url=redis.url), clock=clock))
-    await asyncio.wait_for(driver.app[runtime_key].link.wait_connected(), 10)
+    await asyncio.wait_for(driver.app[pbx_key].runtime.link.wait_connected(), 10)
     await add_user(driver.app, "ann", "inbound_agent", extension="1001")
     await add_customer(driver.app, "Acme Ltd", "+1 555 123 4567")
     token = await api_login(web_only, "ann")
@@ -48,7 +48,7 @@ async def test_an_agent_on_the_instance_without_the_link_goes_ready_pauses_and_h
     hangups = []
     sim.add_listener(lambda e: hangups.append(e) if e.name == "Hangup" else None)
     ring(driver.app, "+15551234567")
-    board = driver.app[runtime_key].board
+    board = driver.app[pbx_key].runtime.board
     await until(lambda: _eq(_call_state(board, "PJSIP/1001"), "talking"), timeout=10)
     hung = await web_only.post("/api/v1/calls/current/hangup", headers=headers)
     assert hung.status == 200, await hung.text()

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import test_settings
 from tests.cti.scripted_pbx import ScriptedPbx
 from web.app import create_app
-from web.appkeys import runtime_key
+from web.appkeys import pbx_key
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def client(aiohttp_client, database_url, tmp_path, clock, pbx):
                              ami_secret="s3cret", ami_ping_interval=0.2, ami_ping_timeout=0.3)
     app = create_app(settings, clock=clock)
     client = await aiohttp_client(app)
-    await asyncio.wait_for(app[runtime_key].link.wait_connected(), 5)
+    await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 5)
     return client
 
 
@@ -52,7 +52,7 @@ async def test_a_dropped_link_shows_in_readyz_and_metrics_until_it_heals(client,
     metrics = await (await client.get("/metrics")).text()
     assert "callcentre_ami_connected 0.0" in metrics
     pbx.silent = False
-    await asyncio.wait_for(client.app[runtime_key].link.wait_connected(), 5)
+    await asyncio.wait_for(client.app[pbx_key].runtime.link.wait_connected(), 5)
     metrics = await (await client.get("/metrics")).text()
     assert "callcentre_ami_connected 1.0" in metrics
     reconnects = re.search(r"^callcentre_ami_reconnects_total (\S+)$", metrics, re.M)

@@ -9,7 +9,7 @@ from tests.conftest import add_user, same_origin, test_settings, web_login
 from tests.web.telephony import add_customer, agent_ready, ring
 from tests.web.test_screen_pop import next_of
 from web.app import create_app
-from web.appkeys import runtime_key
+from web.appkeys import pbx_key
 
 
 async def test_the_pop_reaches_the_agent_on_the_instance_without_the_link(
@@ -19,7 +19,7 @@ async def test_the_pop_reaches_the_agent_on_the_instance_without_the_link(
         simulator_scenario=""), clock=clock))
     web_only = await aiohttp_client(create_app(test_settings(
         database_url, tmp_path / "two", redis_url=redis.url), clock=clock))
-    await asyncio.wait_for(driver.app[runtime_key].link.wait_connected(), 10)
+    await asyncio.wait_for(driver.app[pbx_key].runtime.link.wait_connected(), 10)
     await add_user(driver.app, "ann", "inbound_agent", extension="1001")
     await add_customer(driver.app, "Acme Ltd", "+1 555 123 4567")
 

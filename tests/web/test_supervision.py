@@ -12,7 +12,7 @@ from tests.conftest import add_user, same_origin, web_login
 from tests.support.waiting import until
 from tests.web.telephony import agent_ready, ring
 from tests.web.test_screen_pop import next_of
-from web.appkeys import runtime_key
+from web.appkeys import pbx_key
 
 
 async def test_the_team_lead_sees_an_agent_go_ready_and_ring(aiohttp_client, service):
@@ -51,7 +51,7 @@ async def test_the_board_goes_on_after_a_database_error_in_the_feed(aiohttp_clie
     await add_user(app, "lead", "team_lead")
     await web_login(service, "lead")
     board = await service.ws_connect("/ws", headers=same_origin(service))
-    directory = app[runtime_key].directory
+    directory = app[pbx_key].runtime.directory
     real_db, failures = directory.db, []
 
     def failing_once():  # the database is away for one query

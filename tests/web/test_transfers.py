@@ -13,7 +13,7 @@ from tests.web.telephony import add_customer, agent_ready, ring
 from tests.web.test_call_records import records, until
 from tests.web.test_screen_pop import agent_tab, next_of
 from web.app import create_app
-from web.appkeys import runtime_key, simulator_key
+from web.appkeys import pbx_key, simulator_key
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def team(aiohttp_client, database_url, tmp_path, clock):
                              wrapup_seconds=0)
     ann = await aiohttp_client(create_app(settings, clock=clock))
     app = ann.app
-    await asyncio.wait_for(app[runtime_key].link.wait_connected(), 10)
+    await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
     sim = app[simulator_key].simulator
     sim.behaviour.agents["1001"] = AgentProfile(ring_delay=0.5, talk_time=60)
     sim.behaviour.agents["1002"] = AgentProfile(ring_delay=0.5, talk_time=60)

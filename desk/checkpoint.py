@@ -1,0 +1,81 @@
+"""What the PBX driver knows of calls in progress, kept beside its lease so that a successor
+can close the calls that ended while nobody drove the link.
+
+The driver writes its open calls (the call-state machine's snapshots) every ``every`` seconds.
+A new driver reads them before it connects; after its first resynchronisation every call of
+that list the PBX no longer has ended in the gap: it gets a CallEnded marked estimated, with
+an end time taken at the takeover. Its outcome is "answered" when it had been answered;
+otherwise "unknown": a call that was waiting or ringing may have been answered and ended in
+the gap, and nothing the PBX lists afterwards tells which. Calls still up were adopted by the
+resynchronisation itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from cti.bus import raise_if_cancelled
+from cti.calls import OpenCall
+from cti.events import CallEnded, Direction, Outcome
+
+
+class Checkpoint(Protocol):
+    async def save(self, calls: Iterable[OpenCall]) -> None: ...
+    async def load(self) -> list[OpenCall]: ...
+
+
+class NoCheckpoint:
+    """One instance: no successor to hand over to."""
+
+    async def save(self, calls: Iterable[OpenCall]) -> None:
+        return None
+
+    async def load(self) -> list[OpenCall]:
+        return []
+
+
+class RedisCheckpoint:
+    def __init__(self, redis: Any, lease_name: str,
+                 namespace: str = "callcentre:lease:") -> None:
+        self._redis = redis
+        self._key = f"{namespace}{lease_name}:open_calls"
+
+    async def save(self, calls: Iterable[OpenCall]) -> None:
+        data = json.dumps([asdict(c) for c in calls], separators=(",", ":"))
+        await self._redis.set(self._key, data)
+        raise_if_cancelled()  # redis-py may swallow a cancellation (cti.bus)
+
+    async def load(self) -> list[OpenCall]:
+        raw = await self._redis.get(self._key)
+        raise_if_cancelled()
+        if not raw:
+            return []
+        calls = []
+        for item in json.loads(raw):
+            item["direction"] = Direction(item["direction"])
+            item["channels"] = tuple(item["channels"])
+            item["tags"] = tuple(tuple(pair) for pair in item["tags"])
+            calls.append(OpenCall(**item))
+        return calls
+
+
+def ended_in_the_gap(before: Iterable[OpenCall], still_open: Iterable[str], at: float,
+                     ) -> list[CallEnded]:
+    """The calls of the predecessor's list that the PBX no longer has: ended unseen."""
+    open_now = set(still_open)
+    return [_ended(call, at) for call in before if call.linked_id not in open_now]
+
+
+def _ended(call: OpenCall, at: float) -> CallEnded:
+    outcome = Outcome.ANSWERED if call.answered_at is not None else Outcome.UNKNOWN
+    waited_until = call.answered_at if call.answered_at is not None else at
+    return CallEnded(
+        linked_id=call.linked_id, direction=call.direction, outcome=outcome,
+        caller_number=call.caller_number, customer_number=call.customer_number,
+        queue=call.queue, agent_interface=call.agent_interface, offered_at=call.offered_at,
+        answered_at=call.answered_at, ended_at=at,
+        wait_seconds=max(0.0, waited_until - call.offered_at),
+        talk_seconds=max(0.0, at - call.answered_at) if call.answered_at is not None else 0.0,
+        hangup_cause=0, hangup_cause_text="", tags=call.tags, estimated=True)
