@@ -131,7 +131,15 @@ class Frame:
 
     @property
     def action_id(self) -> str | None:
-        return self.get("ActionID")
+        """Asterisk spells it ``ActionID`` in what it sends; an exact lookup spares most events
+        (which carry none) the case-folded copy of their headers that a miss in ``get`` builds.
+        Clients may spell it any way (the simulator reads their actions): those fold."""
+        if self._first is None:
+            self._first = dict(reversed(self.headers))
+        value = self._first.get("ActionID")
+        if value is None and self.kind == "action":
+            return self.get("ActionID")
+        return value
 
     def _identity(self) -> tuple[Headers, tuple[str, ...], int, bool]:
         return (self.headers, self.problems, self.raw_size, self.oversized)

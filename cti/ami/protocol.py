@@ -52,11 +52,12 @@ class FramedProtocol(AMIProtocol):
         at = time.time()
         self.last_received = time.monotonic()
         sink = self.sink
+        responses = self.responses
         for frame in self.parser.feed(data):
             kind = frame.kind
             if kind == "event":
-                action_id = frame.action_id
-                if action_id is not None and action_id in self.responses:
+                # Most events answer nothing of ours: look only while an action waits.
+                if responses and frame.action_id in responses:
                     self._answer(frame)
                     # List items answer our own question; an OriginateResponse is news too.
                     if frame.name != "OriginateResponse":
