@@ -1,12 +1,18 @@
 """Screen-pop latency: from the simulator writing the AgentCalled event that makes an agent's
 phone ring, to the pop arriving at that agent's websocket client. The service runs in its own
-process (``callcentre serve``), the simulator and the agents' clients in this one; both sides
-stamp with the system-wide monotonic clock. In the same run, the floor: a bare aiohttp
-websocket message of the same size between two processes on this machine.
+process (``callcentre serve``), the simulator and the agents' clients (the driver) in this one;
+both sides stamp with the system-wide monotonic clock. In the same run, the floor: a bare
+aiohttp websocket message of the same size between two processes on this machine.
+
+Beside that end-to-end figure, the service's own share, stamped inside it: from reading the
+AMI frame to writing the pop to the websocket (its ``callcentre_pop_seconds`` histogram,
+scraped from /metrics at the end; percentiles are bucket upper bounds). With two or more
+cores the service (and PostgreSQL and Redis) run pinned to core 0 and the driver to core 1
+(``--no-pin`` to share), so the driver's own loop does not sit in the service's figures.
 
     python -m bench.pop_latency [--agents 200] [--rate 20] [--seconds 15]
         [--shape embedded|production|both] [--database-url postgresql+asyncpg://…]
-        [--redis-url redis://…]
+        [--redis-url redis://…] [--no-pin]
 
 ``embedded`` is SQLite and the in-process bus; ``production`` is PostgreSQL and Redis (started
 here, throw-away, unless their URLs are given). Prints one JSON object: each shape's figures
@@ -118,7 +124,18 @@ async def floor(size: int, count: int) -> list[float]:
     return latencies
 
 
+SERVICE_CORE, DRIVER_CORE = 0, 1
+
+
+def pin(core: int, enabled: bool) -> None:
+    """Run this process (and what it starts from now on) on one core."""
+    if enabled:
+        os.sched_setaffinity(0, {core})
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    args.pin = args.pin and len(os.sched_getaffinity(0)) >= 2
+    pin(DRIVER_CORE, args.pin)
     runs = []
     if args.shape in ("embedded", "both"):
         data_dir = Path(tempfile.mkdtemp(prefix="cc-pop-"))
@@ -129,9 +146,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if args.database_url:
             runs.append(await run_shape(args, args.database_url, args.redis_url, data_dir))
         else:
-            from tests.servers import postgres_server, redis_server
+            from bench.servers import postgres_server, redis_server
 
+            pin(SERVICE_CORE, args.pin)  # the servers start on the service's core
             with postgres_server() as pg, redis_server() as redis:
+                pin(DRIVER_CORE, args.pin)
                 connection = await asyncpg.connect(pg.dsn("postgres"))
                 await connection.execute("CREATE DATABASE pop_bench")
                 await connection.close()
@@ -143,6 +162,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                      if run["pops_matched"] else None)
     return {"benchmark": "pop_latency", "agents": args.agents,
             "calls_per_second": args.rate, "seconds": args.seconds,
+            "pinned": ({"service_and_databases": SERVICE_CORE, "driver": DRIVER_CORE}
+                       if args.pin else False),
             "runs": runs, "floor_bare_websocket": bare, "pop_message_bytes": size}
 
 
@@ -172,8 +193,9 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
     if redis_url:
         env["CALLCENTRE_REDIS_URL"] = redis_url
     service_log = (data_dir / "service.log").open("wb")  # kept for when a run goes wrong
+    pinned = ["taskset", "-c", str(SERVICE_CORE)] if args.pin else []
     service = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", "serve", env=env,
+        *pinned, sys.executable, "-m", "web.cli", "serve", env=env,
         stdout=service_log, stderr=service_log)
     base = f"http://127.0.0.1:{port}"
     arrived: dict[tuple[str, str], float] = {}
@@ -202,6 +224,8 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
             sim.inbound_call(did, CallerId(number, ""), patience=30, queue="sales")
             await asyncio.sleep(1 / args.rate)
         await asyncio.sleep(3)
+        async with aiohttp.ClientSession() as probe, probe.get(f"{base}/metrics") as response:
+            inside = service_share(await response.text())
         for _, task in sockets:
             task.cancel()
         for session, _ in sockets:
@@ -217,9 +241,32 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
     return {
         "database": url.split(":")[0], "bus": "redis" if redis_url else "in-process",
         "offers": len(rung), "pops_matched": len(latencies), "pop": percentiles(latencies),
+        "service_share": inside,
         "goal_p99_ms": 10 if redis_url else 5,
         "size": int(statistics.median(sizes)) if sizes else 1000,
     }
+
+
+def service_share(metrics: str) -> dict[str, Any]:
+    """p50 / p99 (as bucket upper bounds) and mean of the service's pop histogram."""
+    buckets: list[tuple[float, float]] = []
+    count = total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("callcentre_pop_seconds_bucket"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+        elif line.startswith("callcentre_pop_seconds_count"):
+            count = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("callcentre_pop_seconds_sum"):
+            total = float(line.rsplit(" ", 1)[1])
+    if not count:
+        return {"count": 0}
+
+    def upper_bound(share: float) -> float:
+        return next(bound for bound, seen in sorted(buckets) if seen >= share * count)
+
+    return {"count": int(count), "mean_ms": round(total / count * 1000, 3),
+            "p50_ms_at_most": upper_bound(0.5) * 1000, "p99_ms_at_most": upper_bound(0.99) * 1000}
 
 
 async def agent_socket(base: str, extension: str, arrived: dict, sizes: list[int]):
@@ -248,4 +295,6 @@ if __name__ == "__main__":
     parser.add_argument("--shape", choices=("embedded", "production", "both"), default="both")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the service and the driver share the cores")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -45,7 +45,7 @@ class CallRecorder:
     async def handle(self, event: DomainEvent, *, fence: int) -> None:
         """Keep a call's end on disk at once; ``fence``: the token of the driver that saw it."""
         if isinstance(event, CallEnded):
-            self.outbox.put(ended_call(event, fence).as_dict())
+            await self.outbox.put(ended_call(event, fence).as_dict())
 
     async def write(self, item: dict) -> None:
         async with UnitOfWork(self.db) as uow:

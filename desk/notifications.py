@@ -12,7 +12,7 @@ Nothing publishes a bare dict: publishers build these, the notifier encodes them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 import structlog
@@ -44,7 +44,9 @@ class BrowserMessage:
     type: ClassVar[str]
 
     def as_json(self) -> dict[str, Any]:
-        return {"type": self.type, **asdict(self)}  # type: ignore[call-overload]
+        # Shallow: a pop's card is already JSON-shaped; asdict() would copy it deeply.
+        return {"type": self.type,
+                **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,11 +1,15 @@
 """A bounded, durable outbox: call ends wait in a file while the database is away, and are
-written when it returns. Writes are idempotent, so a line written twice does no harm."""
+written when it returns. Writes are idempotent, so a line written twice does no harm.
+
+The file is touched in a worker thread (an fsync takes milliseconds, which the event loop,
+and so every screen pop, would otherwise wait for), under a lock of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,35 +31,38 @@ class Outbox:
         # A write to a database that went away mid-query may never answer: give up and retry.
         self.write_timeout = write_timeout
         self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one drain at a time
+        self._file = threading.Lock()  # the file, between the loop's threads
         self._count = len(self.pending())  # what a restart found waiting counts too
 
     def pending(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        items = []
-        for line in self.path.read_text().splitlines():
-            if line.strip():
-                items.append(json.loads(line))
-        return items
+        with self._file:
+            if not self.path.exists():
+                return []
+            lines = self.path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
-    def put(self, item: dict[str, Any]) -> None:
+    async def put(self, item: dict[str, Any]) -> None:
         """Keep an item on disk (fsync: it must survive a crash) and wake the drainer."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._count >= self.limit:
             log.error("outbox.full", limit=self.limit, dropped=item.get("linked_id"))
             return
-        with self.path.open("a") as file:
-            file.write(json.dumps(item, separators=(",", ":")) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        self._count += 1
+        await asyncio.to_thread(self._append, json.dumps(item, separators=(",", ":")))
         self._wake.set()
+
+    def _append(self, line: str) -> None:
+        with self._file:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as file:
+                file.write(line + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            self._count += 1
 
     async def drain(self, write: Writer) -> int:
         """Write what waits, oldest first; stops at the first failure. Returns items written."""
         async with self._lock:
-            items = self.pending()
+            items = await asyncio.to_thread(self.pending)
             done = 0
             for item in items:
                 try:
@@ -66,20 +73,22 @@ class Outbox:
                     break
                 done += 1
             if done:
-                self._drop_first(done)
+                await asyncio.to_thread(self._drop_first, done)
             return done
 
     def _drop_first(self, done: int) -> None:
         """Remove the items written. The file is read again: items put while the drain was
         waiting on the database were appended after those read, and must stay."""
-        remaining = [line for line in self.path.read_text().splitlines() if line.strip()][done:]
-        self._count = len(remaining)
-        if not remaining:
-            self.path.unlink(missing_ok=True)
-            return
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text("".join(line + "\n" for line in remaining))
-        os.replace(temporary, self.path)
+        with self._file:
+            lines = self.path.read_text().splitlines()
+            remaining = [line for line in lines if line.strip()][done:]
+            self._count = len(remaining)
+            if not remaining:
+                self.path.unlink(missing_ok=True)
+                return
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text("".join(line + "\n" for line in remaining))
+            os.replace(temporary, self.path)
 
     async def run(self, write: Writer) -> None:
         """Drain now and whenever something is put, retrying while the database is away."""

@@ -111,10 +111,6 @@ class Workers:
     def restarts(self) -> int:
         return sum(s.restarts for s in self.states.values())
 
-    @property
-    def healthy(self) -> bool:
-        return all(s.state == "running" for s in self.states.values())
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bench.servers import Postgres, Redis, postgres_server, redis_server
 from config.logs import configure_logging
 from config.settings import Settings
 from crm_core.audit import SYSTEM
@@ -29,7 +30,6 @@ from crm_core.migrate import upgrade_to_head
 from crm_core.models import User
 from crm_core.schemas import UserCreate
 from crm_core.users import UserService
-from tests.servers import Postgres, Redis, postgres_server, redis_server
 from web.app import create_app
 from web.appkeys import clock_key, db_key, passwords_key
 

@@ -10,7 +10,7 @@ import sys
 
 import aiohttp
 
-from tests.servers import free_port
+from bench.servers import free_port
 
 
 def callcentre(
@@ -77,3 +77,11 @@ async def test_the_demo_starts_on_embedded_defaults_and_its_printed_users_log_in
     finally:
         process.terminate()
         await process.wait()
+
+
+def test_serve_on_a_database_that_was_never_migrated_says_what_to_run(tmp_path):
+    env = env_for(f"sqlite+aiosqlite:///{tmp_path}/fresh.db", tmp_path)
+    served = callcentre("serve", env={**env, "CALLCENTRE_PORT": str(free_port()),
+                                      "CALLCENTRE_PBX": "none"})
+    assert served.returncode == 2
+    assert "callcentre migrate" in served.stderr and "Traceback" not in served.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from bench.servers import free_port
 from tests.test_cli import callcentre, env_for
 from web.cli import build_parser
 

@@ -11,20 +11,23 @@ import aiohttp_jinja2
 import jinja2
 import structlog
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Settings
 from crm_core import sessions
 from crm_core.auth import LoginLimits
 from crm_core.clock import Clock, utc_now
 from crm_core.db import create_engine, session_factory
-from crm_core.migrate import upgrade_to_head
+from crm_core.migrate import current_revision, head_revision, upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.sessions import SessionPolicy
 from cti.bus import create_bus
 from desk.commands import CommandRouter, Desk
 from desk.notifications import Notifier
-from web.api.endpoints import api
+from web.api import endpoints
+from web.api.registry import Api
 from web.appkeys import (
+    api_key,
     bus_key,
     clock_key,
     db_key,
@@ -47,7 +50,7 @@ from web.views import (
     admin,
     agent,
     auth,
-    calls,  # noqa: F401 (API operations only: registered on import)
+    calls,
     customers,
     docs,
     health,
@@ -96,7 +99,8 @@ def create_app(
     )
     for module in (auth, home, admin, agent, customers, supervisor, docs, health, ws):
         app.router.add_routes(module.routes)
-    api.add_to(app)  # every view module's API operations, the call controls' among them
+    api = app[api_key] = Api(endpoints.api, agent.api, calls.api, customers.api)
+    api.add_to(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
 
     app.cleanup_ctx.append(_database(migrate))
@@ -114,12 +118,34 @@ def _database(migrate: bool):  # type: ignore[no-untyped-def]
         engine = create_engine(settings.effective_database_url)
         if migrate:
             await upgrade_to_head(engine)
+        else:
+            await _refuse_an_old_schema(engine)
         app[engine_key] = engine
         app[db_key] = session_factory(engine)
         yield
         await engine.dispose()
 
     return database
+
+
+async def _refuse_an_old_schema(engine: AsyncEngine) -> None:
+    """A database behind the code would fail on every request: say so at start. One that
+    cannot be reached is no reason not to start (/readyz says it)."""
+    try:
+        async with asyncio.timeout(10):
+            current = await current_revision(engine)
+    except Exception as exc:
+        log.warning("app.schema_unchecked", error=f"{type(exc).__name__}: {exc}"[:300])
+        return
+    head = head_revision()
+    if current != head:
+        await engine.dispose()
+        raise SchemaBehind(f"the database is at migration {current or 'none'}, this version "
+                           f"needs {head}: run `callcentre migrate` (or `serve --migrate`)")
+
+
+class SchemaBehind(RuntimeError):
+    pass
 
 
 async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:

@@ -23,6 +23,7 @@ session_policy_key = web.AppKey("session_policy", SessionPolicy)
 login_limits_key = web.AppKey("login_limits", LoginLimits)
 bus_key = web.AppKey("bus", Bus)
 hub_key = web.AppKey("hub", "Hub")
+api_key = web.AppKey("api", "Api")  # the JSON API's operations, for routing and OpenAPI
 metrics_key = web.AppKey("metrics", "Metrics")
 secret_key = web.AppKey("secret", str)
 notifier_key = web.AppKey("notifier", Notifier)

@@ -25,7 +25,7 @@ from crm_core.schemas import UserCreate
 from crm_core.uow import UnitOfWork
 from crm_core.users import UserService
 from cti.simulator import __main__ as simulator_cli
-from web.app import create_app
+from web.app import SchemaBehind, create_app
 from web.inputs import BadInput, validate
 
 log = structlog.get_logger("cli")
@@ -76,7 +76,11 @@ async def _create_user(settings: Settings, data: UserCreate) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings, migrate=args.migrate)
     log.info("serve.listening", host=settings.host, port=settings.port)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    except SchemaBehind as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ log = structlog.get_logger("web.hub")
 # Only tabs of users who take calls receive what concerns calls.
 CALLS_PERMISSION = "calls.handle"
 MONITOR_PERMISSION = "campaigns.monitor"  # agents' live rows go to users who monitor
+POP_TYPE = note.Offered.type
 QUEUE_SIZE = 256
 
 
@@ -148,6 +150,8 @@ class Hub:
                     await conn.ws.close(code=item.code)
                     return
                 await conn.ws.send_json(item)
+                if item.get("type") == POP_TYPE:  # offered_at: when the AMI frame was read
+                    self.metrics.pop_seconds.observe(time.time() - item["offered_at"])
         except (ConnectionResetError, RuntimeError):
             return  # the browser went away; the reader side detaches
 

@@ -1,4 +1,5 @@
-"""Fixtures of the web tests: the service with its built-in PBX simulator."""
+"""Fixtures of the web tests: the service with its built-in PBX simulator, alone or beside a
+second instance without a PBX (both on one database and one Redis)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,21 @@ async def service(aiohttp_client, database_url, tmp_path, clock):
     client = await aiohttp_client(app)
     await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
     return client
+
+
+@pytest.fixture
+async def two_instances(aiohttp_client, database_url, tmp_path, clock, redis):
+    """(driver, web_only): the first drives the simulator's link, the second has no PBX; the
+    user ann (extension 1001) and the customer Acme Ltd (+1 555 123 4567) exist."""
+    from tests.conftest import add_user
+    from tests.web.telephony import add_customer
+
+    driver = await aiohttp_client(create_app(test_settings(
+        database_url, tmp_path / "one", redis_url=redis.url, pbx="simulator",
+        simulator_scenario=""), clock=clock))
+    web_only = await aiohttp_client(create_app(test_settings(
+        database_url, tmp_path / "two", redis_url=redis.url), clock=clock))
+    await asyncio.wait_for(driver.app[pbx_key].runtime.link.wait_connected(), 10)
+    await add_user(driver.app, "ann", "inbound_agent", extension="1001")
+    await add_customer(driver.app, "Acme Ltd", "+1 555 123 4567")
+    return driver, web_only

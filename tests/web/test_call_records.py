@@ -76,7 +76,7 @@ async def test_the_outbox_keeps_items_on_disk_until_they_are_written(tmp_path):
         written.append(item)
 
     for n in range(4):
-        outbox.put({"linked_id": str(n)})
+        await outbox.put({"linked_id": str(n)})
     assert await outbox.drain(broken) == 0
     again = Outbox(tmp_path / "o.jsonl", limit=3)  # a restart finds them
     assert [i["linked_id"] for i in again.pending()] == ["0", "1", "2"]  # the 4th was refused
@@ -86,10 +86,10 @@ async def test_the_outbox_keeps_items_on_disk_until_they_are_written(tmp_path):
 
 async def test_an_item_put_while_the_outbox_drains_is_not_lost(tmp_path):
     outbox = Outbox(tmp_path / "o.jsonl")
-    outbox.put({"linked_id": "first"})
+    await outbox.put({"linked_id": "first"})
 
     async def slow_then_put(item):
-        outbox.put({"linked_id": "arrived meanwhile"})
+        await outbox.put({"linked_id": "arrived meanwhile"})
         await asyncio.sleep(0)
 
     assert await outbox.drain(slow_then_put) == 1

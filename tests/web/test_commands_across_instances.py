@@ -3,11 +3,9 @@ agent's command over the bus to the one that drives it, and says plainly when no
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.conftest import add_user, api_login, test_settings
 from tests.support.waiting import until
-from tests.web.telephony import add_customer, ring
+from tests.web.telephony import ring
 from web.app import create_app
 from web.appkeys import pbx_key, simulator_key
 
@@ -20,15 +18,8 @@ async def queue_state(app, interface: str) -> tuple[bool, set[str]]:
 
 
 async def test_an_agent_on_the_instance_without_the_link_goes_ready_pauses_and_hangs_up(
-        aiohttp_client, database_url, tmp_path, clock, redis):
-    driver = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path / "one", redis_url=redis.url, pbx="simulator",
-        simulator_scenario=""), clock=clock))
-    web_only = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path / "two", redis_url=redis.url), clock=clock))
-    await asyncio.wait_for(driver.app[pbx_key].runtime.link.wait_connected(), 10)
-    await add_user(driver.app, "ann", "inbound_agent", extension="1001")
-    await add_customer(driver.app, "Acme Ltd", "+1 555 123 4567")
+        two_instances):
+    driver, web_only = two_instances
     token = await api_login(web_only, "ann")
     headers = {"X-CSRF-Token": token}
 

@@ -22,11 +22,11 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bench.servers import free_port
 from crm_core.db import create_engine, session_factory
 from crm_core.models import CallRecord
 from cti.simulator import AmiUser, InboundBurst, serve
 from tests.conftest import PASSWORD, _admin_sql, add_user, test_settings
-from tests.servers import free_port
 from tests.support.waiting import until
 from web.app import create_app
 from web.simulated_pbx import AMI_CLASSES

@@ -3,25 +3,13 @@ agent's websocket is held by the other, and the pop still arrives while the phon
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.conftest import add_user, same_origin, test_settings, web_login
-from tests.web.telephony import add_customer, agent_ready, ring
+from tests.conftest import same_origin, web_login
+from tests.web.telephony import agent_ready, ring
 from tests.web.test_screen_pop import next_of
-from web.app import create_app
-from web.appkeys import pbx_key
 
 
-async def test_the_pop_reaches_the_agent_on_the_instance_without_the_link(
-        aiohttp_client, database_url, tmp_path, clock, redis):
-    driver = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path / "one", redis_url=redis.url, pbx="simulator",
-        simulator_scenario=""), clock=clock))
-    web_only = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path / "two", redis_url=redis.url), clock=clock))
-    await asyncio.wait_for(driver.app[pbx_key].runtime.link.wait_connected(), 10)
-    await add_user(driver.app, "ann", "inbound_agent", extension="1001")
-    await add_customer(driver.app, "Acme Ltd", "+1 555 123 4567")
+async def test_the_pop_reaches_the_agent_on_the_instance_without_the_link(two_instances):
+    driver, web_only = two_instances
 
     await web_login(web_only, "ann")
     tab = await web_only.ws_connect("/ws", headers=same_origin(web_only))

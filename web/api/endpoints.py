@@ -22,12 +22,12 @@ from crm_core.schemas import (
 from crm_core.users import user_snapshot
 from web import operations
 from web.access import PUBLIC
-from web.api.registry import Api
-from web.appkeys import settings_key
+from web.api.registry import ApiRoutes
+from web.appkeys import api_key, settings_key
 from web.principal import require_principal
 from web.security import clear_session_cookie, set_session_cookie
 
-api = Api()
+api = ApiRoutes()
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -175,4 +175,4 @@ async def audit(request: web.Request) -> Any:
 
 @api.route("GET", "/openapi.json", summary="This document", access=PUBLIC, tag="docs")
 async def openapi(request: web.Request) -> Any:
-    return api.openapi()
+    return request.app[api_key].openapi()

@@ -30,10 +30,15 @@ class Operation:
     tag: str
 
 
-class Api:
+Endpoint = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class ApiRoutes:
+    """A view module's API operations (like aiohttp's RouteTableDef): declared where their
+    handlers are, registered by the app factory (``Api``), never on import."""
+
     def __init__(self) -> None:
-        self.operations: list[Operation] = []
-        self._routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] = []
+        self.entries: list[tuple[Operation, Endpoint]] = []
 
     def route(
         self, method: str, path: str, *, summary: str, access: str = LOGGED_IN,
@@ -55,16 +60,23 @@ class Api:
                 return web.json_response(result, status=status)
 
             endpoint.access = access  # type: ignore[attr-defined]
-            self.operations.append(Operation(method, path, summary, access, body, status,
-                                             tag or path.split("/")[1]))
-            self._routes.append((method, PREFIX + path, endpoint))
+            self.entries.append((Operation(method, path, summary, access, body, status,
+                                           tag or path.split("/")[1]), endpoint))
             return handler
 
         return register
 
+
+class Api:
+    """The API of one app: the operations of the modules it was built from."""
+
+    def __init__(self, *tables: ApiRoutes) -> None:
+        self.entries = [entry for table in tables for entry in table.entries]
+        self.operations = [operation for operation, _ in self.entries]
+
     def add_to(self, app: web.Application) -> None:
-        for method, path, endpoint in self._routes:
-            app.router.add_route(method, path, endpoint)
+        for operation, endpoint in self.entries:
+            app.router.add_route(operation.method, PREFIX + operation.path, endpoint)
 
     def openapi(self) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}

@@ -11,12 +11,13 @@ from pydantic import Field, StringConstraints
 from crm_core.dictionary import DictionaryService
 from crm_core.schemas import Input
 from web.access import requires
-from web.api.endpoints import api
+from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, desk_key, settings_key
 from web.principal import require_principal
 from web.render import render
 
 routes = web.RouteTableDef()
+api = ApiRoutes()
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 

@@ -11,13 +11,15 @@ from pydantic import Field, StringConstraints
 
 from crm_core.interactions import NOTES_LIMIT, WrapUp, interaction_json
 from crm_core.schemas import Input
-from web.api.endpoints import api
+from web.api.registry import ApiRoutes
 from web.appkeys import desk_key
 from web.principal import actor, require_principal
 
 # What a transfer may dial: an extension or a DID of the `transfer` context, nothing else.
 TransferTarget = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,15}$")]
 
+
+api = ApiRoutes()
 
 class WrapUpInput(Input):
     disposition: Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -17,13 +17,14 @@ from crm_core.models import CallRecord
 from crm_core.schemas import CustomerCreate
 from crm_core.uow import UnitOfWork
 from web.access import requires
-from web.api.endpoints import api
+from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, settings_key
 from web.inputs import BadInput, form_problem, form_values, read_form, validate
 from web.principal import actor, require_principal
 from web.render import render
 
 routes = web.RouteTableDef()
+api = ApiRoutes()
 CallId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 

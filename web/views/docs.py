@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web.access import public
-from web.api.endpoints import api
+from web.appkeys import api_key
 from web.render import render
 
 routes = web.RouteTableDef()
@@ -14,7 +14,7 @@ routes = web.RouteTableDef()
 @routes.get("/api/docs")
 @public
 async def api_docs(request: web.Request) -> web.Response:
-    doc = api.openapi()
+    doc = request.app[api_key].openapi()
     operations = [
         (path, method.upper(), op) for path, ops in doc["paths"].items()
         for method, op in ops.items()

@@ -1,4 +1,4 @@
-"""Throw-away PostgreSQL and Redis servers for the test session, started by the tests themselves.
+"""Throw-away PostgreSQL and Redis servers, started by the test session and the benchmarks.
 
 PostgreSQL's initdb refuses to run as root, so as root the cluster belongs to an unprivileged
 user (Debian's `postgres` account, or one made here). Both listen on loopback, on free ports,
