@@ -156,7 +156,8 @@ class CallTracker:
         in ``cti.calls.outcomes``; a caller who was still queued counts as abandoned) and their open
         offers are withdrawn (cancelled). Listed channels we do not know are adopted, silently:
         a channel in the Queue application is a queue caller (answered if it is in a bridge),
-        one in AppQueue an agent leg; call start is estimated from the channel's Duration and
+        one in AppQueue an agent leg (offered to that agent, CallOffered, if it still rings:
+        in no bridge, the call unanswered); call start is estimated from the channel's Duration and
         refined by the HoldTime / TalkTime of the call's later AgentComplete or
         QueueCallerAbandon. Adopted calls then follow later events like any other.
         """
@@ -168,14 +169,50 @@ class CallTracker:
         events: list[CallEvent] = []
         for call in list(self._calls.values()):
             events += self._drop_vanished_channels(call, listed, at)
+        adopted: list[tuple[_Channel, Frame]] = []
         for uniqueid, frame in listed.items():
             channel = self._channels.get(uniqueid)
             if channel is None:
                 channel = self._adopt_listed_channel(uniqueid, frame, at)
+                if channel is not None:
+                    adopted.append((channel, frame))
             if channel is not None:
                 _note_listing(channel, frame, at)
                 if channel.call.caller is not None:
                     self._report_as_inbound(channel.call)
+        # After every item is noted (the caller's may come after its agents' in the listing).
+        for channel, frame in adopted:
+            events += self._offer_listed_ring(channel, frame, at)
+        return events
+
+    def _offer_listed_ring(self, channel: _Channel, frame: Frame, at: float,
+                           ) -> list[CallEvent]:
+        """A queue member's leg listed for a queued caller (AppQueue) that we never saw rung:
+        its AgentCalled came while we were not connected (a reconnect, another instance
+        taking over). Still ringing (in no bridge), it is offered now; already talking (in the
+        caller's bridge), it is offered and answered, so the agent's screen shows the card."""
+        call = channel.call
+        talking = bool(frame.get("BridgeId"))
+        if (frame.get("Application") != "AppQueue" or call.caller is None
+                or channel.uniqueid in call.offers
+                or (talking and call.device_channel != channel.name)
+                or (not talking and call.answered)):
+            return []
+        offer = _Offer(channel.uniqueid, channel.name, interface_of(channel.name), "",
+                       queue=call.queue, calling_uniqueid=call.caller.uniqueid, offered_at=at)
+        call.offers[channel.uniqueid] = offer
+        events: list[CallEvent] = [
+            self._offered(call, offer, call.queue, at, caller_uniqueid=call.caller.uniqueid)]
+        if talking:
+            offer.open, offer.answered = False, True
+            # Not kept on the call: its AgentComplete's TalkTime tells the answer time better
+            # than the leg's age (which runs from its ring).
+            answered_at = at - _duration_seconds(frame.get("Duration"))
+            events.append(CallAnswered(
+                linked_id=call.linked_id, agent_interface=offer.agent_interface,
+                member_name="", device_channel=channel.name, queue=call.queue,
+                direction=call.direction, at=at,
+                wait_seconds=max(0.0, answered_at - call.start())))
         return events
 
     # ------------------------------------------------------------ channels

@@ -690,10 +690,18 @@ def test_resync_of_a_tracker_that_kept_its_state_changes_nothing() -> None:
     }
 
 
-def test_a_restarted_tracker_adopts_the_listed_calls_silently_and_finishes_them() -> None:
+def test_a_restarted_tracker_adopts_the_listed_calls_and_finishes_them() -> None:
     tracker = CallTracker()
     listing, at = coreshowchannels_listing()
-    assert tracker.reconcile(listing, at) == []
+    # Each agent found talking is told its call (offered, answered: their screen shows the
+    # card); the caller still queued rings nobody yet.
+    told = tracker.reconcile(listing, at)
+    assert [(type(e).__name__, e.linked_id, e.agent_interface) for e in told] == [
+        ("CallOffered", LINKED_09_FIRST, "Local/1001@agents"),
+        ("CallAnswered", LINKED_09_FIRST, "Local/1001@agents"),
+        ("CallOffered", LINKED_09_SECOND, "Local/1002@agents"),
+        ("CallAnswered", LINKED_09_SECOND, "Local/1002@agents"),
+    ]
     assert {c.linked_id: (c.state, c.queue) for c in tracker.open_calls()} == {
         LINKED_09_FIRST: ("answered", "sales"),
         LINKED_09_SECOND: ("answered", "support"),
@@ -754,6 +762,47 @@ def test_resync_withdraws_an_offer_whose_ringing_phone_is_gone() -> None:
         )
     ]
     assert [c.state for c in tracker.open_calls()] == ["queued"]
+
+
+def test_a_phone_found_ringing_by_a_resync_is_offered_so_that_its_agent_still_pops() -> None:
+    """Another instance took the link over while agent 1001's phone rang: the listing shows
+    the queued caller and the ringing member channel (AppQueue, in no bridge)."""
+    tracker = CallTracker()
+    listing = [
+        event("CoreShowChannel", 50.0, Uniqueid=u, Linkedid="1795650000.7", Channel=c,
+              Application=a, ApplicationData=d, CallerIDNum=n, Duration="00:00:04").frame
+        for u, c, a, d, n in (
+            ("1795650000.9", "PJSIP/1001-0000000c", "AppQueue", "(Outgoing Line)", "1001"),
+            ("1795650000.7", "PJSIP/trunk-0000000a", "Queue", "sales,t,,,300", "+15551234567"),
+        )
+    ]
+    [offered] = tracker.reconcile(listing, 50.0)
+    assert isinstance(offered, CallOffered)
+    assert (offered.agent_interface, offered.device_channel, offered.caller_number,
+            offered.queue) == ("PJSIP/1001", "PJSIP/1001-0000000c", "+15551234567", "sales")
+    assert tracker.reconcile(listing, 51.0) == []  # known now: offered once
+    answered = tracker.apply(event(
+        "AgentConnect", 52.0, Uniqueid="1795650000.7", Linkedid="1795650000.7",
+        Channel="PJSIP/trunk-0000000a", DestUniqueid="1795650000.9",
+        DestChannel="PJSIP/1001-0000000c", Interface="PJSIP/1001", Queue="sales",
+        HoldTime="6", RingTime="2").frame, 52.0)
+    assert [type(e).__name__ for e in answered] == ["CallAnswered"]
+
+
+def test_an_agent_found_talking_by_a_resync_is_told_the_call_once() -> None:
+    tracker = CallTracker()
+    listing = [
+        event("CoreShowChannel", 50.0, Uniqueid=u, Linkedid="1795650000.7", Channel=c,
+              Application=a, BridgeId="b-1", CallerIDNum="+15551234567",
+              Duration="00:00:30").frame
+        for u, c, a in (("1795650000.9", "PJSIP/1001-0000000c", "AppQueue"),
+                        ("1795650000.7", "PJSIP/trunk-0000000a", "Queue"))
+    ]
+    offered, answered = tracker.reconcile(listing, 50.0)
+    assert isinstance(offered, CallOffered) and isinstance(answered, CallAnswered)
+    assert (answered.agent_interface, answered.device_channel) == (
+        "PJSIP/1001", "PJSIP/1001-0000000c")
+    assert tracker.reconcile(listing, 60.0) == []
 
 
 def test_resync_does_not_revive_a_call_that_has_ended() -> None:
