@@ -26,16 +26,6 @@ class Checkpoint(Protocol):
     async def load(self) -> list[OpenCall]: ...
 
 
-class NoCheckpoint:
-    """One instance: no successor to hand over to."""
-
-    async def save(self, calls: Iterable[OpenCall]) -> None:
-        return None
-
-    async def load(self) -> list[OpenCall]:
-        return []
-
-
 class RedisCheckpoint:
     def __init__(self, redis: Any, lease_name: str,
                  namespace: str = "callcentre:lease:") -> None:

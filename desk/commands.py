@@ -162,20 +162,21 @@ class Desk:
         return {**placed, "number": normalised.e164, "card": card}
 
     async def hang_up(self, user_id: int) -> dict[str, Any]:
-        return await self.router.run("hang_up", interface=(await self.phone_of(user_id)).interface)
+        return await self._on_my_phone(user_id, "hang_up")
 
     async def transfer(self, user_id: int, kind: str, target: str) -> dict[str, Any]:
-        phone = await self.phone_of(user_id)
-        return await self.router.run("transfer", interface=phone.interface, kind=kind,
-                                     target=target)
+        return await self._on_my_phone(user_id, "transfer", kind=kind, target=target)
 
     async def complete_transfer(self, user_id: int) -> dict[str, Any]:
-        phone = await self.phone_of(user_id)
-        return await self.router.run("complete_transfer", interface=phone.interface)
+        return await self._on_my_phone(user_id, "complete_transfer")
 
     async def cancel_transfer(self, user_id: int) -> dict[str, Any]:
+        return await self._on_my_phone(user_id, "cancel_transfer")
+
+    async def _on_my_phone(self, user_id: int, command: str, **arguments: Any,
+                           ) -> dict[str, Any]:
         phone = await self.phone_of(user_id)
-        return await self.router.run("cancel_transfer", interface=phone.interface)
+        return await self.router.run(command, interface=phone.interface, **arguments)
 
     async def set_state(self, user_id: int, state: str, reason: str | None,
                         queues: list[str] | None) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def call_recorder(settings: Settings, db: async_sessionmaker, clock: Clock) -> C
 async def driving_the_link(
     *, settings: Settings, account: AmiAccount, db: async_sessionmaker, clock: Clock,
     notifier: Notifier, router: CommandRouter, recorder: CallRecorder, fence: int,
-    checkpoint: Checkpoint,
+    checkpoint: Checkpoint | None,
 ) -> AsyncIterator[PbxRuntime]:
     """Connect the link and run everything behind it until the block is left. ``fence``: the
     fencing token of this term as driver (cti.leader); it goes with every call record."""
@@ -105,13 +105,10 @@ async def driving_the_link(
         await wrapup.start()
         stack.callback(wrapup.stop)
 
-        try:  # the predecessor's open calls, read before the link shows the PBX's
-            before = await checkpoint.load()
-        except Exception:
-            log.warning("checkpoint.load_failed", exc_info=True)
-            before = []
         workers.start("ami-link", link.run)
-        workers.start("handover", lambda: hand_over(telephony, checkpoint, before))
+        if checkpoint is not None:  # None: one instance, no successor to hand over to
+            before = await _predecessors_calls(checkpoint)
+            workers.start("handover", lambda: hand_over(telephony, checkpoint, before))
         workers.consume("screen-pops", telephony.subscribe(), pops.handle)
         workers.consume("call-ends", telephony.subscribe(),
                         functools.partial(recorder.handle, fence=fence))
@@ -129,6 +126,15 @@ async def driving_the_link(
             router.local = None
             await link.stop()
             await workers.stop()
+
+
+async def _predecessors_calls(checkpoint: Checkpoint) -> list[OpenCall]:
+    """Read before the link's first resynchronisation shows what the PBX still has."""
+    try:
+        return await checkpoint.load()
+    except Exception:
+        log.warning("checkpoint.load_failed", exc_info=True)
+        return []
 
 
 async def hand_over(telephony: Telephony, checkpoint: Checkpoint, before: list[OpenCall],

@@ -20,11 +20,6 @@ from cti.events import (
     AgentLeftQueue,
     AgentPaused,
     AgentUnpaused,
-    CallAnswered,
-    CallEnded,
-    CallOffered,
-    CallOfferWithdrawn,
-    CallTransferred,
     DomainEvent,
 )
 from desk import notifications as note
@@ -32,9 +27,11 @@ from desk.agents import AgentBoard, AgentView
 from desk.directory import AgentDirectory
 
 log = structlog.get_logger("desk.supervision")
+# A call event needs no row of its own: the frame that caused it (AgentCalled, AgentConnect,
+# a Dial or Hangup of the agent's phone) also changes the agent's activity, and the board has
+# taken both before this feed sees either.
 AGENT_STATE_EVENTS = (AgentActivityChanged, AgentDeviceStateChanged, AgentJoinedQueue,
                       AgentLeftQueue, AgentPaused, AgentUnpaused)
-CALL_EVENTS = (CallOffered, CallOfferWithdrawn, CallAnswered, CallTransferred)
 
 
 def agent_row(view: AgentView) -> note.AgentRow:
@@ -58,10 +55,6 @@ class SupervisorFeed:
     async def handle(self, event: DomainEvent) -> None:
         if isinstance(event, AGENT_STATE_EVENTS):
             await self.changed(event.interface)
-        elif isinstance(event, CALL_EVENTS):
-            await self.changed(event.agent_interface)
-        elif isinstance(event, CallEnded) and event.agent_interface:
-            await self.changed(event.agent_interface)
 
     async def changed(self, interface: str) -> None:
         view = self.board.view(interface)

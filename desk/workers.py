@@ -30,6 +30,9 @@ class WorkerState:
     last_error: str = ""
     last_error_at: float | None = None
 
+    def failed(self, exc: BaseException) -> None:
+        self.last_error, self.last_error_at = _describe(exc), time.time()
+
     def as_dict(self) -> dict[str, Any]:
         return {"state": self.state, "restarts": self.restarts, "failures": self.failures,
                 "last_error": self.last_error, "last_error_at": self.last_error_at}
@@ -60,7 +63,7 @@ class Workers:
                     await handle(item)
                 except Exception as exc:
                     state.failures += 1
-                    state.last_error, state.last_error_at = _describe(exc), time.time()
+                    state.failed(exc)
                     log.exception("worker.item_failed", worker=name,
                                   call_id=getattr(item, "linked_id", None))
 
@@ -77,7 +80,7 @@ class Workers:
                     await tick()
                 except Exception as exc:
                     state.failures += 1
-                    state.last_error, state.last_error_at = _describe(exc), time.time()
+                    state.failed(exc)
                     log.warning("worker.tick_failed", worker=name, error=state.last_error)
 
         self.start(name, run)
@@ -95,7 +98,7 @@ class Workers:
                 state.state = "stopped"
                 raise
             except Exception as exc:
-                state.last_error, state.last_error_at = _describe(exc), time.time()
+                state.failed(exc)
                 log.exception("worker.failed", worker=state.name, retry_in=round(delay, 2))
             if time.monotonic() - started > self.max_backoff:
                 delay = self.backoff  # it ran a good while: a fresh failure starts over

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from config.settings import Settings
 from cti.leader import Leadership, Lease, RedisLease, SoleLease
-from desk.checkpoint import Checkpoint, NoCheckpoint, RedisCheckpoint
+from desk.checkpoint import Checkpoint, RedisCheckpoint
 from desk.runtime import AmiAccount, PbxRuntime, call_recorder, driving_the_link
 from desk.workers import Workers
 from web.appkeys import (
@@ -97,12 +97,12 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def _lease(settings: Settings, account: AmiAccount,
-                 ) -> AsyncIterator[tuple[Lease, Checkpoint]]:
+                 ) -> AsyncIterator[tuple[Lease, Checkpoint | None]]:
     """One lease per AMI link, with the driver's open calls beside it, in Redis when instances
     share one; else this instance's own."""
     name = f"pbx:{account.host}:{account.port}"
     if not settings.redis_url:
-        yield SoleLease(name), NoCheckpoint()
+        yield SoleLease(name), None
         return
     import redis.asyncio as redis
 

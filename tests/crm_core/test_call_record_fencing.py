@@ -10,7 +10,7 @@ from crm_core.call_records import record_call
 from crm_core.interactions import WrapUp, wrap_up
 from crm_core.models import CallRecord
 from tests.conftest import add_user
-from tests.crm_core.test_interactions import ended
+from tests.support.calls import ended
 from web.appkeys import clock_key, db_key
 
 

@@ -7,23 +7,15 @@ from datetime import timedelta
 import pytest
 
 from crm_core.audit import Actor
-from crm_core.call_records import EndedCall, record_call
+from crm_core.call_records import record_call
 from crm_core.cards import customer_card
 from crm_core.errors import Conflict, InvalidInput
 from crm_core.interactions import WrapUp, wrap_up
 from crm_core.models import CallRecord
 from tests.conftest import add_user
+from tests.support.calls import ended
 from tests.web.telephony import add_customer
 from web.appkeys import clock_key, db_key
-
-
-def ended(call_id: str, extension: str, ended_at: float) -> EndedCall:
-    return EndedCall(
-        linked_id=call_id, direction="inbound", outcome="answered",
-        caller_number="+15551234567", customer_number="+15551234567", queue="sales",
-        agent_interface=f"PJSIP/{extension}", agent_extension=extension,
-        offered_at=ended_at - 60, answered_at=ended_at - 50, ended_at=ended_at,
-        wait_seconds=10, talk_seconds=50, hangup_cause=16)
 
 
 @pytest.mark.parametrize("wrap_first", [True, False], ids=["wrap-up first", "record first"])
