@@ -78,15 +78,23 @@ def panoramisk_bare(manager: Manager) -> Callable[[list[bytes]], None]:
 
 
 def panoramisk_patterns(manager: Manager) -> Callable[[list[bytes]], None]:
-    for pattern in ("Queue*", "Agent*", "Dial*", "Bridge*", "Hangup", "Newchannel",
-                    "OriginateResponse", "DeviceStateChange", "NewCallerid", "Local*"):
+    for pattern in (
+        "Queue*",
+        "Agent*",
+        "Dial*",
+        "Bridge*",
+        "Hangup",
+        "Newchannel",
+        "OriginateResponse",
+        "DeviceStateChange",
+        "NewCallerid",
+        "Local*",
+    ):
         manager.register_event(pattern, lambda m, e: None)
     return panoramisk_bare(manager)
 
 
-def ours(
-    telephony_out: list[Telephony], *, filtered: bool = True
-) -> Callable[[list[bytes]], None]:
+def ours(telephony_out: list[Telephony], *, filtered: bool = True) -> Callable[[list[bytes]], None]:
     def run(parts: list[bytes]) -> None:
         telephony = Telephony()
         telephony.subscribe()  # one consumer queue, as the app has
@@ -110,7 +118,10 @@ def measure(run: Callable[[list[bytes]], None], parts: list[bytes], rounds: int)
 
 
 async def main(
-    copies: int, rounds: int, events: str = SERVICE_EVENTS, trace: str = DEFAULT_TRACE,
+    copies: int,
+    rounds: int,
+    events: str = SERVICE_EVENTS,
+    trace: str = DEFAULT_TRACE,
 ) -> dict[str, object]:
     masked = masked_messages(trace, events)
     data = replicate(masked.messages, copies)
@@ -141,16 +152,24 @@ async def main(
     return {
         "benchmark": "ami_ingest",
         "python": platform.python_version(),
-        "stream": {"trace": trace.removesuffix(".ami"), "events_mask": masked.events,
-                   "calls": copies, "events": events_in_stream, "frames": len(frames),
-                   "bytes": len(data), "chunk_bytes": CHUNK,
-                   "derived": masked.describe(copies)},
+        "stream": {
+            "trace": trace.removesuffix(".ami"),
+            "events_mask": masked.events,
+            "calls": copies,
+            "events": events_in_stream,
+            "frames": len(frames),
+            "bytes": len(data),
+            "chunk_bytes": CHUNK,
+            "derived": masked.describe(copies),
+        },
         "rounds": rounds,
         "events_per_second": {k: round(v) for k, v in rates.items()},
         "ratio_to_panoramisk_bare": round(ratio, 2),
         "domain_events_per_run": telephony.domain_events,
-        "goal": {"events_per_second": GOAL_EVENTS_PER_SECOND,
-                 "ratio_to_panoramisk_bare": GOAL_RATIO_TO_PANORAMISK_BARE},
+        "goal": {
+            "events_per_second": GOAL_EVENTS_PER_SECOND,
+            "ratio_to_panoramisk_bare": GOAL_RATIO_TO_PANORAMISK_BARE,
+        },
         "goal_met": goal_met,
         "meets_goal": all(goal_met.values()),
     }
@@ -158,15 +177,20 @@ async def main(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", default=SERVICE_EVENTS,
-                        help="the Events: mask the stream is derived for (default: the "
-                             "service's AMI_EVENTS, %(default)s); 'on' or 'all': every class, "
-                             "the trace as recorded")
+    parser.add_argument(
+        "--events",
+        default=SERVICE_EVENTS,
+        help="the Events: mask the stream is derived for (default: the "
+        "service's AMI_EVENTS, %(default)s); 'on' or 'all': every class, "
+        "the trace as recorded",
+    )
     parser.add_argument("--copies", type=int, default=300, help="calls in the stream")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="timed runs per contender (the median counts)")
-    parser.add_argument("--trace", default=DEFAULT_TRACE,
-                        help="trace file (connection 1) in the traces folder")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed runs per contender (the median counts)"
+    )
+    parser.add_argument(
+        "--trace", default=DEFAULT_TRACE, help="trace file (connection 1) in the traces folder"
+    )
     return parser.parse_args(argv)
 
 

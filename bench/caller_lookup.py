@@ -72,12 +72,55 @@ SHARE_EVERY = 50  # every 50th customer shares its home line with the customer b
 PERMUTE_A, PERMUTE_B = 7_654_321, 1_234_567  # coprime with 10: a bijection on 0..10**d-1
 STAMP = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 HIT, MISS, WITHHELD = 0.85, 0.12, 0.03
-WITHHELD_FORMS = (("anonymous", False), ("", True), ("Restricted", False), ("unknown", True),
-                  ("+15550100", True))  # the last: a number, but presentation restricted
-FIRST = ("James", "Mary", "Wei", "Fatima", "Olga", "Carlos", "Aiko", "Noah", "Priya", "Lukas",
-         "Chloé", "Ahmed", "Sofia", "Liam", "Ana", "Kenji", "Emma", "Raj", "Zoe", "Mateo")
-LAST = ("Smith", "Müller", "García", "Chen", "Kowalski", "Dubois", "Rossi", "Singh", "Brown",
-        "Tanaka", "Johnson", "Novak", "Silva", "Martin", "Jones", "Nguyen", "Schmidt", "López")
+WITHHELD_FORMS = (
+    ("anonymous", False),
+    ("", True),
+    ("Restricted", False),
+    ("unknown", True),
+    ("+15550100", True),
+)  # the last: a number, but presentation restricted
+FIRST = (
+    "James",
+    "Mary",
+    "Wei",
+    "Fatima",
+    "Olga",
+    "Carlos",
+    "Aiko",
+    "Noah",
+    "Priya",
+    "Lukas",
+    "Chloé",
+    "Ahmed",
+    "Sofia",
+    "Liam",
+    "Ana",
+    "Kenji",
+    "Emma",
+    "Raj",
+    "Zoe",
+    "Mateo",
+)
+LAST = (
+    "Smith",
+    "Müller",
+    "García",
+    "Chen",
+    "Kowalski",
+    "Dubois",
+    "Rossi",
+    "Singh",
+    "Brown",
+    "Tanaka",
+    "Johnson",
+    "Novak",
+    "Silva",
+    "Martin",
+    "Jones",
+    "Nguyen",
+    "Schmidt",
+    "López",
+)
 COMPANY = ("Ltd", "GmbH", "SARL", "Inc.", "S.L.", "Pty Ltd", "& Sons", "Logistics")
 LEVELS = ("standard", "standard", "standard", "silver", "gold", "vip")
 REGIONS = ("north", "south", "east", "west", "central")
@@ -104,16 +147,39 @@ class Country:
 
 
 COUNTRIES = (
-    Country("US", "1", 40, tuple((f"{a}{d}", 6) for a in (212, 213, 305, 312, 404, 415, 512,
-                                                          617, 702, 713, 808, 917)
-                                  for d in "23456789")),
-    Country("CA", "1", 8, tuple((f"{a}{d}", 6) for a in (416, 514, 604, 613, 403)
-                                for d in "23456789")),
-    Country("GB", "44", 15, (("71", 8), ("73", 8), ("74", 8), ("75", 8), ("77", 8), ("78", 8),
-                             ("79", 8), ("203", 7), ("207", 7), ("208", 7), ("1214", 6),
-                             ("1613", 6))),
-    Country("DE", "49", 12, (("151", 8), ("152", 8), ("157", 8), ("176", 8), ("30", 8),
-                             ("89", 8))),
+    Country(
+        "US",
+        "1",
+        40,
+        tuple(
+            (f"{a}{d}", 6)
+            for a in (212, 213, 305, 312, 404, 415, 512, 617, 702, 713, 808, 917)
+            for d in "23456789"
+        ),
+    ),
+    Country(
+        "CA", "1", 8, tuple((f"{a}{d}", 6) for a in (416, 514, 604, 613, 403) for d in "23456789")
+    ),
+    Country(
+        "GB",
+        "44",
+        15,
+        (
+            ("71", 8),
+            ("73", 8),
+            ("74", 8),
+            ("75", 8),
+            ("77", 8),
+            ("78", 8),
+            ("79", 8),
+            ("203", 7),
+            ("207", 7),
+            ("208", 7),
+            ("1214", 6),
+            ("1613", 6),
+        ),
+    ),
+    Country("DE", "49", 12, (("151", 8), ("152", 8), ("157", 8), ("176", 8), ("30", 8), ("89", 8))),
     Country("FR", "33", 10, (("6", 8), ("77", 7), ("78", 7), ("1", 8))),
     Country("ES", "34", 5, (("6", 8), ("91", 7))),
     Country("IN", "91", 5, (("98", 8), ("99", 8), ("97", 8))),
@@ -171,8 +237,18 @@ def generate(shape: Shape, wanted_rows: set[int], dataset: Dataset) -> Iterator[
         person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         company = rng.random() < 0.3
         name = f"{rng.choice(LAST)} {rng.choice(COMPANY)}" if company else person
-        customers.append((cid, name, f"A{cid:09d}", rng.choice(LEVELS), rng.choice(REGIONS),
-                          rng.random() < 0.05, STAMP, STAMP))
+        customers.append(
+            (
+                cid,
+                name,
+                f"A{cid:09d}",
+                rng.choice(LEVELS),
+                rng.choice(REGIONS),
+                rng.random() < 0.05,
+                STAMP,
+                STAMP,
+            )
+        )
         email = f"{person.split()[0].lower()}.{cid}@example.com"
         contacts.append((cid, cid, person, "Buyer" if company else None, email, True))
         before = previous_first  # the previous customer's first number
@@ -241,28 +317,49 @@ async def load_postgresql(url: str, shape: Shape, wanted: set[int], dataset: Dat
                     break
                 customers, contacts, numbers = chunk
                 await conn.copy_records_to_table(
-                    "customers", records=customers,
-                    columns=["id", "name", "account_number", "level", "region", "churn_flag",
-                             "created_at", "updated_at"])
+                    "customers",
+                    records=customers,
+                    columns=[
+                        "id",
+                        "name",
+                        "account_number",
+                        "level",
+                        "region",
+                        "churn_flag",
+                        "created_at",
+                        "updated_at",
+                    ],
+                )
                 await conn.copy_records_to_table(
-                    "contacts", records=contacts,
-                    columns=["id", "customer_id", "name", "title", "email", "is_primary"])
+                    "contacts",
+                    records=contacts,
+                    columns=["id", "customer_id", "name", "title", "email", "is_primary"],
+                )
                 await conn.copy_records_to_table(
-                    "phone_numbers", records=numbers,
-                    columns=["id", "customer_id", "contact_id", "raw", "e164", "label"])
+                    "phone_numbers",
+                    records=numbers,
+                    columns=["id", "customer_id", "contact_id", "raw", "e164", "label"],
+                )
                 writing += time.perf_counter() - t1
                 _progress(f"postgresql: {customers[-1][0]:,} customers loaded")
             for table in ("customers", "contacts", "phone_numbers"):
-                await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                   f"(SELECT max(id) FROM {table}))")
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
         t2 = time.perf_counter()
         await conn.execute("VACUUM ANALYZE customers, contacts, phone_numbers")
         analyzing = time.perf_counter() - t2
     finally:
         await conn.close()
-    return Loaded(round(time.perf_counter() - started, 1), round(generating, 1),
-                  round(writing, 1), round(analyzing, 1),
-                  "COPY (asyncpg copy_records_to_table), one transaction; VACUUM ANALYZE", notes)
+    return Loaded(
+        round(time.perf_counter() - started, 1),
+        round(generating, 1),
+        round(writing, 1),
+        round(analyzing, 1),
+        "COPY (asyncpg copy_records_to_table), one transaction; VACUUM ANALYZE",
+        notes,
+    )
 
 
 def load_sqlite(path: str, shape: Shape, wanted: set[int], dataset: Dataset) -> Loaded:
@@ -288,13 +385,18 @@ def load_sqlite(path: str, shape: Shape, wanted: set[int], dataset: Dataset) -> 
                 conn.executemany(
                     "INSERT INTO customers (id, name, account_number, level, region, churn_flag,"
                     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*c[:6], stamp, stamp) for c in customers])
+                    [(*c[:6], stamp, stamp) for c in customers],
+                )
                 conn.executemany(
                     "INSERT INTO contacts (id, customer_id, name, title, email, is_primary)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", contacts)
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    contacts,
+                )
                 conn.executemany(
                     "INSERT INTO phone_numbers (id, customer_id, contact_id, raw, e164, label)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", numbers)
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    numbers,
+                )
             writing += time.perf_counter() - t1
             _progress(f"sqlite: {customers[-1][0]:,} customers loaded")
         t2 = time.perf_counter()
@@ -304,10 +406,14 @@ def load_sqlite(path: str, shape: Shape, wanted: set[int], dataset: Dataset) -> 
         analyzing = time.perf_counter() - t2
     finally:
         conn.close()
-    return Loaded(round(time.perf_counter() - started, 1), round(generating, 1),
-                  round(writing, 1), round(analyzing, 1),
-                  "sqlite3 executemany, a transaction per 50,000 customers; ANALYZE",
-                  {"fk_checks_during_load": False})
+    return Loaded(
+        round(time.perf_counter() - started, 1),
+        round(generating, 1),
+        round(writing, 1),
+        round(analyzing, 1),
+        "sqlite3 executemany, a transaction per 50,000 customers; ANALYZE",
+        {"fk_checks_during_load": False},
+    )
 
 
 def _progress(message: str) -> None:
@@ -330,15 +436,19 @@ class Lookup:
 def caller_forms(e164: str, home_code: str) -> list[tuple[str, str]]:
     """The ways a PBX or a carrier presents this number to us."""
     parsed = phonenumbers.parse(e164)
-    international = phonenumbers.format_number(
-        parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    forms = [("plus", e164), ("plus_spaced", international),
-             ("double_zero", "00" + international[1:].replace(" ", "")),
-             ("double_zero_dashes", "00" + international[1:].replace(" ", "-"))]
+    international = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    forms = [
+        ("plus", e164),
+        ("plus_spaced", international),
+        ("double_zero", "00" + international[1:].replace(" ", "")),
+        ("double_zero_dashes", "00" + international[1:].replace(" ", "-")),
+    ]
     if str(parsed.country_code) == home_code:
         national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-        forms += [("national", national),
-                  ("national_digits", "".join(ch for ch in national if ch.isdigit()))]
+        forms += [
+            ("national", national),
+            ("national_digits", "".join(ch for ch in national if ch.isdigit())),
+        ]
     return forms
 
 
@@ -352,7 +462,11 @@ def plan_lookups(shape: Shape, count: int, rng: random.Random) -> tuple[list[int
 
 
 def make_lookups(
-    shape: Shape, dataset: Dataset, rows: list[int], kinds: list[str], region: str,
+    shape: Shape,
+    dataset: Dataset,
+    rows: list[int],
+    kinds: list[str],
+    region: str,
     rng: random.Random,
 ) -> list[Lookup]:
     home_code = str(phonenumbers.country_code_for_region(region))
@@ -385,8 +499,9 @@ def pop_lookups(engine: AsyncEngine, reader: Engine | None) -> CallerLookups:
 
 async def pop_lookup(lookups: CallerLookups, item: Lookup, region: str) -> CallerLookup:
     """As desk/pops.py calls it, with no IVR variables."""
-    return await lookups.lookup(caller_number=item.caller, restricted=item.restricted,
-                                variables={}, region=region)
+    return await lookups.lookup(
+        caller_number=item.caller, restricted=item.restricted, variables={}, region=region
+    )
 
 
 class StatementClock:
@@ -423,19 +538,25 @@ class StatementClock:
             self.other += took
 
     def listeners(self) -> list[tuple[str, Any]]:
-        return [("checkout", self.on_checkout), ("rollback", self.on_closing),
-                ("reset", self.on_closing), ("before_cursor_execute", self.before),
-                ("after_cursor_execute", self.after)]
+        return [
+            ("checkout", self.on_checkout),
+            ("rollback", self.on_closing),
+            ("reset", self.on_closing),
+            ("before_cursor_execute", self.before),
+            ("after_cursor_execute", self.after),
+        ]
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     if not ordered:
         return {"count": 0}
-    return {"count": len(ordered),
-            "p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 3),
-            "max_ms": round(ordered[-1] * 1000, 3)}
+    return {
+        "count": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+    }
 
 
 FloorQuery = Callable[[str], Awaitable[object]]
@@ -469,9 +590,11 @@ async def floors(engine: AsyncEngine, reader: Engine | None, url: str) -> AsyncI
                 return raw.execute(raw_sql, (e164,)).fetchall()
 
             reader_name = "the pop's SQLite reader (SQLAlchemy, sqlite3, on the loop)"
-            yield {"engine": (through_engine, reader_name),
-                   "engine_driver_sql": (through_engine_sql, f"{reader_name}, exec_driver_sql"),
-                   "driver": (through_driver, "sqlite3")}
+            yield {
+                "engine": (through_engine, reader_name),
+                "engine_driver_sql": (through_engine_sql, f"{reader_name}, exec_driver_sql"),
+                "driver": (through_driver, "sqlite3"),
+            }
             return
         import asyncpg
 
@@ -490,15 +613,20 @@ async def floors(engine: AsyncEngine, reader: Engine | None, url: str) -> AsyncI
             return await conn.fetch(raw_sql, e164)
 
         engine_name = "the async engine (SQLAlchemy, asyncpg)"
-        yield {"engine": (through_async_engine, engine_name),
-               "engine_driver_sql": (through_async_engine_sql,
-                                     f"{engine_name}, exec_driver_sql"),
-               "driver": (through_asyncpg, "asyncpg")}
+        yield {
+            "engine": (through_async_engine, engine_name),
+            "engine_driver_sql": (through_async_engine_sql, f"{engine_name}, exec_driver_sql"),
+            "driver": (through_asyncpg, "asyncpg"),
+        }
 
 
 async def measure(
-    engine: AsyncEngine, reader: Engine | None, url: str, lookups: list[Lookup],
-    warmup: list[Lookup], region: str,
+    engine: AsyncEngine,
+    reader: Engine | None,
+    url: str,
+    lookups: list[Lookup],
+    warmup: list[Lookup],
+    region: str,
 ) -> dict[str, Any]:
     """Each lookup and each floor, interleaved (the order rotates), so that the machine's
     noise falls on all alike."""
@@ -541,8 +669,14 @@ async def measure(
             names = {name: through for name, (_query, through) in bare.items()}
     finally:
         await pop.close()  # the connections it holds between lookups, before the dispose
-    return {"times": times, "by_kind": by_kind, "kinds": kinds, "unexpected": unexpected,
-            "forms": forms, "floors": names}
+    return {
+        "times": times,
+        "by_kind": by_kind,
+        "kinds": kinds,
+        "unexpected": unexpected,
+        "forms": forms,
+        "floors": names,
+    }
 
 
 async def phases(
@@ -566,9 +700,17 @@ async def phases(
             ended = time.perf_counter()
             checked_out = clock.checked_out or started
             closing = clock.closing or ended
-            kind = steps.setdefault(found.kind, {
-                "total": [], "checkout": [], "match_query": [], "card_queries": [],
-                "python": [], "close": []})
+            kind = steps.setdefault(
+                found.kind,
+                {
+                    "total": [],
+                    "checkout": [],
+                    "match_query": [],
+                    "card_queries": [],
+                    "python": [],
+                    "close": [],
+                },
+            )
             kind["total"].append(ended - started)
             kind["checkout"].append(checked_out - started)
             kind["match_query"].append(clock.match)
@@ -582,8 +724,10 @@ async def phases(
                 event.remove(target, name, fn)
         await pop.close()
     result: dict[str, Any] = {
-        kind: {"statements": dict(statements[kind]),
-               **{step: percentiles(values) for step, values in measured.items()}}
+        kind: {
+            "statements": dict(statements[kind]),
+            **{step: percentiles(values) for step, values in measured.items()},
+        }
         for kind, measured in sorted(steps.items())
     }
     result["note"] = (
@@ -596,7 +740,8 @@ async def phases(
         "JSON too; card_queries: cursor time of any other statements (IVR lookups; none "
         "here); python: the rest until the end begins (binding, the result row, decoding the "
         "card's JSON, and on PostgreSQL the greenlet switches); close: from the ROLLBACK (or "
-        "the pool's reset) to the return")
+        "the pool's reset) to the return"
+    )
     return result
 
 
@@ -609,20 +754,40 @@ async def server_facts(engine: AsyncEngine, url: str) -> dict[str, Any]:
             }
             sizes = {}
             for table in ("customers", "contacts", "phone_numbers"):
-                sizes[table] = round((await conn.scalar(text(
-                    f"SELECT pg_total_relation_size('{table}')")) or 0) / 2**20, 1)
+                sizes[table] = round(
+                    (await conn.scalar(text(f"SELECT pg_total_relation_size('{table}')")) or 0)
+                    / 2**20,
+                    1,
+                )
             facts["relation_sizes_mb"] = sizes
-            facts["e164_index_mb"] = round((await conn.scalar(text(
-                "SELECT pg_relation_size('ix_phone_numbers_e164')")) or 0) / 2**20, 1)
-            facts["plan"] = [row[0] for row in await conn.execute(text(
-                "EXPLAIN SELECT customer_id FROM phone_numbers WHERE e164 = '+14155550100'"))]
+            facts["e164_index_mb"] = round(
+                (await conn.scalar(text("SELECT pg_relation_size('ix_phone_numbers_e164')")) or 0)
+                / 2**20,
+                1,
+            )
+            facts["plan"] = [
+                row[0]
+                for row in await conn.execute(
+                    text(
+                        "EXPLAIN SELECT customer_id FROM phone_numbers WHERE e164 = '+14155550100'"
+                    )
+                )
+            ]
         else:
             size = await asyncio.to_thread(os.path.getsize, make_url(url).database or "")
-            facts = {"version": await conn.scalar(text("SELECT sqlite_version()")),
-                     "file_mb": round(size / 2**20, 1)}
-            facts["plan"] = [str(row[-1]) for row in await conn.execute(text(
-                "EXPLAIN QUERY PLAN SELECT customer_id FROM phone_numbers "
-                "WHERE e164 = '+14155550100'"))]
+            facts = {
+                "version": await conn.scalar(text("SELECT sqlite_version()")),
+                "file_mb": round(size / 2**20, 1),
+            }
+            facts["plan"] = [
+                str(row[-1])
+                for row in await conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT customer_id FROM phone_numbers "
+                        "WHERE e164 = '+14155550100'"
+                    )
+                )
+            ]
         await conn.rollback()
     facts["lookup_plan"] = await lookup_plan(url)
     return facts
@@ -640,29 +805,48 @@ async def lookup_plan(url: str) -> dict[str, list[str]]:
         try:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             await conn.execute(f"PREPARE lookup_by_number AS {lookup_sql('postgresql')['number']}")
-            plan = [row[0] for row in await conn.fetch(
-                "EXPLAIN EXECUTE lookup_by_number('+14155550100')")]
+            plan = [
+                row[0]
+                for row in await conn.fetch("EXPLAIN EXECUTE lookup_by_number('+14155550100')")
+            ]
         finally:
             await conn.close()
-        steps = [line.strip().removeprefix("->  ").split("  (cost=")[0]
-                 for line in plan if "Scan" in line]
+        steps = [
+            line.strip().removeprefix("->  ").split("  (cost=")[0]
+            for line in plan
+            if "Scan" in line
+        ]
         return {"steps": steps, "table_scans": [s for s in steps if s.startswith("Seq Scan")]}
     import sqlite3
 
     def explain() -> list[str]:
         conn = sqlite3.connect(make_url(url).database or "")
         try:
-            return [str(row[-1]) for row in conn.execute(
-                f"EXPLAIN QUERY PLAN {lookup_sql('sqlite')['number']}", ("+14155550100",))]
+            return [
+                str(row[-1])
+                for row in conn.execute(
+                    f"EXPLAIN QUERY PLAN {lookup_sql('sqlite')['number']}", ("+14155550100",)
+                )
+            ]
         finally:
             conn.close()
 
-    tables = {"customers", "contacts", "phone_numbers", "orders", "service_requests",
-              "interactions", "users"}
-    steps = [step for step in await asyncio.to_thread(explain)
-             if step.startswith(("SCAN", "SEARCH"))]
-    return {"steps": steps,
-            "table_scans": [s for s in steps if s.startswith("SCAN ") and s.split()[1] in tables]}
+    tables = {
+        "customers",
+        "contacts",
+        "phone_numbers",
+        "orders",
+        "service_requests",
+        "interactions",
+        "users",
+    }
+    steps = [
+        step for step in await asyncio.to_thread(explain) if step.startswith(("SCAN", "SEARCH"))
+    ]
+    return {
+        "steps": steps,
+        "table_scans": [s for s in steps if s.startswith("SCAN ") and s.split()[1] in tables],
+    }
 
 
 async def pg_block_counters(url: str) -> tuple[int, int]:
@@ -670,8 +854,9 @@ async def pg_block_counters(url: str) -> tuple[int, int]:
 
     conn = await asyncpg.connect(pg_dsn(url))
     try:
-        row = await conn.fetchrow("SELECT blks_hit, blks_read FROM pg_stat_database "
-                                  "WHERE datname = current_database()")
+        row = await conn.fetchrow(
+            "SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()"
+        )
         return int(row["blks_hit"]), int(row["blks_read"])
     finally:
         await conn.close()
@@ -690,10 +875,12 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         await upgrade_to_head(engine)
         async with engine.connect() as conn:
-            if await conn.scalar(text("SELECT count(*) FROM (SELECT 1 FROM customers "
-                                      "LIMIT 1) AS any_customer")):
-                raise SystemExit(f"{url.split('@')[-1]}: the database already holds "
-                                 "customers; give an empty one")
+            if await conn.scalar(
+                text("SELECT count(*) FROM (SELECT 1 FROM customers LIMIT 1) AS any_customer")
+            ):
+                raise SystemExit(
+                    f"{url.split('@')[-1]}: the database already holds customers; give an empty one"
+                )
             await conn.rollback()
         await engine.dispose()  # the load goes round the engine
         if reader is None:  # PostgreSQL: the pop reads through its own autocommit engine
@@ -702,7 +889,8 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
             loaded = await load_postgresql(url, shape, wanted, dataset)
         else:
             loaded = await asyncio.to_thread(
-                load_sqlite, make_url(url).database or "", shape, wanted, dataset)
+                load_sqlite, make_url(url).database or "", shape, wanted, dataset
+            )
         lookups_all = make_lookups(shape, dataset, rows, kinds, args.region, rng)
         warmup, lookups = lookups_all[:warmup_count], lookups_all[warmup_count:]
         facts = await server_facts(engine, url)
@@ -712,9 +900,15 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
                     await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
                     # Into shared_buffers, the lookup's own index last: what does not fit
                     # pushes out what came first (the OS cache holds it all after the load).
-                    for relation in ("contacts", "customers", "phone_numbers",
-                                     "ix_phone_numbers_customer_id", "ix_contacts_customer_id",
-                                     "pk_customers", "ix_phone_numbers_e164"):
+                    for relation in (
+                        "contacts",
+                        "customers",
+                        "phone_numbers",
+                        "ix_phone_numbers_customer_id",
+                        "ix_contacts_customer_id",
+                        "pk_customers",
+                        "ix_phone_numbers_e164",
+                    ):
                         await conn.execute(text(f"SELECT pg_prewarm('{relation}')"))
                 facts["prewarmed"] = True
             blocks_before = await pg_block_counters(url)
@@ -727,8 +921,11 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
             hit = blocks_after[0] - blocks_before[0]
             read = blocks_after[1] - blocks_before[1]
             facts["buffer_hit_ratio_during_measure"] = round(hit / max(1, hit + read), 4)
-        breakdown = (await phases(engine, reader, lookups[:PHASE_LOOKUPS], args.region)
-                     if args.phases else None)
+        breakdown = (
+            await phases(engine, reader, lookups[:PHASE_LOOKUPS], args.region)
+            if args.phases
+            else None
+        )
     finally:
         if reader is not None:
             reader.dispose()
@@ -742,13 +939,18 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
     kinds_seen = measured["kinds"]
     result: dict[str, Any] = {
         "server": facts,
-        "load": {"seconds": loaded.seconds, "generate_seconds": loaded.generate_seconds,
-                 "write_seconds": loaded.write_seconds,
-                 "analyze_seconds": loaded.analyze_seconds, "method": loaded.method,
-                 **loaded.notes,
-                 "customers": shape.customers, "contacts": shape.customers,
-                 "phone_numbers": shape.rows,
-                 "countries": dict(sorted(dataset.used.items(), key=lambda kv: -kv[1]))},
+        "load": {
+            "seconds": loaded.seconds,
+            "generate_seconds": loaded.generate_seconds,
+            "write_seconds": loaded.write_seconds,
+            "analyze_seconds": loaded.analyze_seconds,
+            "method": loaded.method,
+            **loaded.notes,
+            "customers": shape.customers,
+            "contacts": shape.customers,
+            "phone_numbers": shape.rows,
+            "countries": dict(sorted(dataset.used.items(), key=lambda kv: -kv[1])),
+        },
         "lookups": dict(kinds_seen),
         "hits": kinds_seen["customer"] + kinds_seen["choices"],
         "misses": kinds_seen["new"],
@@ -756,9 +958,9 @@ async def run_database(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "unexpected": dict(measured["unexpected"]),
         "caller_id_forms": dict(sorted(measured["forms"].items())),
         "full_lookup": full,
-        "full_lookup_by_kind": {k: percentiles(v)
-                                for k, v in sorted(measured["by_kind"].items())},
-        "pop_reads_through": "the SQLite reader on the event loop" if reader is not None
+        "full_lookup_by_kind": {k: percentiles(v) for k, v in sorted(measured["by_kind"].items())},
+        "pop_reads_through": "the SQLite reader on the event loop"
+        if reader is not None
         else "the pop's autocommit engine, connections held between lookups (asyncpg)",
         "floor_engine_query": floor_engine | {"through": measured["floors"]["engine"]},
         "floor_engine_driver_sql_query": floor_engine_sql
@@ -781,21 +983,25 @@ def _ratio(a: dict[str, float], b: dict[str, float], key: str) -> float | None:
     return round(a[key] / b[key], 2) if a.get(key) and b.get(key) else None
 
 
-def goal_check(full: dict[str, float], floor: dict[str, float],
-               floor_sql: dict[str, float]) -> dict[str, Any]:
+def goal_check(
+    full: dict[str, float], floor: dict[str, float], floor_sql: dict[str, float]
+) -> dict[str, Any]:
     """The lookup against the bare indexed query through the same engine, same run; and, for
     a reader who wants like for like (the lookup sends final SQL with exec_driver_sql), the
     ratio to the bare query sent that way."""
-    ratio = (full["p99_ms"] / floor["p99_ms"]
-             if full.get("p99_ms") and floor.get("p99_ms") else None)
-    return {"lookup_p50_ms": full.get("p50_ms"), "lookup_p99_ms": full.get("p99_ms"),
-            "floor_p50_ms": floor.get("p50_ms"), "floor_p99_ms": floor.get("p99_ms"),
-            "ratio_p50": _ratio(full, floor, "p50_ms"),
-            "ratio_p99": None if ratio is None else round(ratio, 2),
-            "goal_ratio_p99": GOAL_P99_RATIO,
-            "met": ratio is not None and ratio <= GOAL_P99_RATIO,
-            "ratio_p50_to_engine_driver_sql_floor": _ratio(full, floor_sql, "p50_ms"),
-            "ratio_p99_to_engine_driver_sql_floor": _ratio(full, floor_sql, "p99_ms")}
+    ratio = full["p99_ms"] / floor["p99_ms"] if full.get("p99_ms") and floor.get("p99_ms") else None
+    return {
+        "lookup_p50_ms": full.get("p50_ms"),
+        "lookup_p99_ms": full.get("p99_ms"),
+        "floor_p50_ms": floor.get("p50_ms"),
+        "floor_p99_ms": floor.get("p99_ms"),
+        "ratio_p50": _ratio(full, floor, "p50_ms"),
+        "ratio_p99": None if ratio is None else round(ratio, 2),
+        "goal_ratio_p99": GOAL_P99_RATIO,
+        "met": ratio is not None and ratio <= GOAL_P99_RATIO,
+        "ratio_p50_to_engine_driver_sql_floor": _ratio(full, floor_sql, "p50_ms"),
+        "ratio_p99_to_engine_driver_sql_floor": _ratio(full, floor_sql, "p99_ms"),
+    }
 
 
 @contextlib.contextmanager
@@ -834,14 +1040,22 @@ async def _create_database(admin_dsn: str) -> None:
 
 def code_state() -> dict[str, Any]:
     """Which code was measured: the commit, and the files of the lookup's path changed since."""
+
     def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], capture_output=True, text=True, check=False,
-                              cwd=Path(__file__).resolve().parent.parent)
+        done = subprocess.run(
+            ["git", *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         return done.stdout.rstrip("\n") if done.returncode == 0 else ""
 
     changed = git("status", "--porcelain", "--", "crm_core", "desk/pops.py")
-    return {"commit": git("rev-parse", "--short", "HEAD") or None,
-            "uncommitted": [line[3:] for line in changed.splitlines()]}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "uncommitted": [line[3:] for line in changed.splitlines()],
+    }
 
 
 async def main(
@@ -852,19 +1066,26 @@ async def main(
         results[kind] = await run_database(url, args)
     return {
         "benchmark": "caller_lookup",
-        "shape": {"customers": args.customers,
-                  "numbers_per_customer": args.numbers_per_customer,
-                  "lookups": args.lookups, "warmup": min(args.warmup, args.lookups),
-                  "mix": {"hit": HIT, "miss": MISS, "withheld": WITHHELD},
-                  "shared_numbers": "every 50th customer's home line is the previous "
-                                    "customer's mobile (pick list of two)",
-                  "region": args.region, "seed": args.seed,
-                  "concurrency": 1},
+        "shape": {
+            "customers": args.customers,
+            "numbers_per_customer": args.numbers_per_customer,
+            "lookups": args.lookups,
+            "warmup": min(args.warmup, args.lookups),
+            "mix": {"hit": HIT, "miss": MISS, "withheld": WITHHELD},
+            "shared_numbers": "every 50th customer's home line is the previous "
+            "customer's mobile (pick list of two)",
+            "region": args.region,
+            "seed": args.seed,
+            "concurrency": 1,
+        },
         "code": code,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "goal": f"lookup p99 <= {GOAL_P99_RATIO} x p99 of the bare indexed e164 query through "
-                "the same engine, same run",
+        "the same engine, same run",
         "goal_p99_ratio_to_engine_floor": GOAL_P99_RATIO,
         "goal_met": {kind: r["goal_met"] for kind, r in results.items()},
         "databases": results,
@@ -878,12 +1099,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lookups", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--database", choices=("postgresql", "sqlite", "both"), default="both")
-    parser.add_argument("--database-url", default="",
-                        help="an empty database to migrate, load and measure (instead of "
-                             "--database's throw-away ones)")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="an empty database to migrate, load and measure (instead of "
+        "--database's throw-away ones)",
+    )
     parser.add_argument("--region", default="US", help="the pop's default region")
-    parser.add_argument("--phases", action="store_true",
-                        help="a second pass splitting each lookup into its steps")
+    parser.add_argument(
+        "--phases", action="store_true", help="a second pass splitting each lookup into its steps"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.customers < 2 or args.numbers_per_customer < 1 or args.lookups < 1:

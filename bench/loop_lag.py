@@ -29,7 +29,7 @@ from web.appkeys import pbx_key
 # (a queued call answered by an agent is about 85 events in PJSIP mode, every class on).
 SIMULATOR = """
 import asyncio, json, sys
-from cti.simulator import AmiUser, InboundBurst, serve
+from pbxsim import AmiUser, InboundBurst, serve
 async def main(port, calls, seconds):
     sim = await serve("127.0.0.1", port, seed=3, speed=1.0, mode="pjsip",
                       users=[AmiUser.create("bench", "bench")])
@@ -69,15 +69,27 @@ def summary(lags: list[float]) -> dict[str, float]:
 async def main(rate: int, seconds: float) -> dict[str, object]:
     calls = int(rate * seconds / EVENTS_PER_CALL)
     sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SIMULATOR, str(calls), str(seconds),
-        stdout=asyncio.subprocess.PIPE, cwd=str(ROOT),
+        sys.executable,
+        "-c",
+        SIMULATOR,
+        str(calls),
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(ROOT),
     )
     assert sim.stdout is not None
     port = json.loads(await sim.stdout.readline())["port"]
     data_dir = tempfile.mkdtemp(prefix="cc-bench-")
-    settings = Settings(data_dir=Path(data_dir), pbx="asterisk", ami_port=port,
-                        ami_username="bench", ami_secret="bench", ami_events="on",
-                        log_format="json", log_level="WARNING")
+    settings = Settings(
+        data_dir=Path(data_dir),
+        pbx="asterisk",
+        ami_port=port,
+        ami_username="bench",
+        ami_secret="bench",
+        ami_events="on",
+        log_format="json",
+        log_level="WARNING",
+    )
     app = create_app(settings, migrate=True)
     runner = web.AppRunner(app)
     await runner.setup()

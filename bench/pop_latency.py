@@ -42,8 +42,8 @@ from crm_core.migrate import upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
 from crm_core.users import UserService
-from cti.simulator import AgentProfile, AmiUser, CallerId, serve
-from cti.simulator.scenarios import did_for, log_agents_in
+from pbxsim import AgentProfile, AmiUser, CallerId, serve
+from pbxsim.scenarios import did_for, log_agents_in
 
 FIRST_EXTENSION = 2000
 LOGIN_BATCH = 50
@@ -72,10 +72,12 @@ def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     if not ordered:
         return {"count": 0}
-    return {"count": len(ordered),
-            "p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 3),
-            "max_ms": round(ordered[-1] * 1000, 3)}
+    return {
+        "count": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000, 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+    }
 
 
 def free_port() -> int:
@@ -95,9 +97,16 @@ async def prepare(url: str, agents: int) -> None:
         for n in range(agents):
             extension = str(FIRST_EXTENSION + n)
             if await service.by_username(f"agent{extension}") is None:
-                await service.create(UserCreate(
-                    username=f"agent{extension}", display_name=f"Agent {extension}",
-                    password=PASSWORD, roles=["inbound_agent"], extension=extension), SYSTEM)
+                await service.create(
+                    UserCreate(
+                        username=f"agent{extension}",
+                        display_name=f"Agent {extension}",
+                        password=PASSWORD,
+                        roles=["inbound_agent"],
+                        extension=extension,
+                    ),
+                    SYSTEM,
+                )
         await load_demo_customers(db, clock=utc_now)
         await db.commit()  # the loader leaves committing to its caller
     await engine.dispose()
@@ -106,7 +115,8 @@ async def prepare(url: str, agents: int) -> None:
 async def floor(size: int, count: int) -> list[float]:
     port = free_port()
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FLOOR_SERVER, str(size), str(count), str(port))
+        sys.executable, "-c", FLOOR_SERVER, str(size), str(count), str(port)
+    )
     latencies: list[float] = []
     try:
         async with aiohttp.ClientSession() as http:
@@ -139,8 +149,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     if args.shape in ("embedded", "both"):
         data_dir = Path(tempfile.mkdtemp(prefix="cc-pop-"))
-        runs.append(await run_shape(args, f"sqlite+aiosqlite:///{data_dir}/bench.db", "",
-                                    data_dir))
+        runs.append(await run_shape(args, f"sqlite+aiosqlite:///{data_dir}/bench.db", "", data_dir))
     if args.shape in ("production", "both"):
         data_dir = Path(tempfile.mkdtemp(prefix="cc-pop-"))
         if args.database_url:
@@ -158,45 +167,77 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     size = max((run.pop("size") for run in runs), default=1000)
     bare = percentiles(await floor(size, 500))
     for run in runs:
-        run["ratio_p99_to_floor"] = (round(run["pop"]["p99_ms"] / bare["p99_ms"], 1)
-                                     if run["pops_matched"] else None)
-    return {"benchmark": "pop_latency", "agents": args.agents,
-            "calls_per_second": args.rate, "seconds": args.seconds,
-            "pinned": ({"service_and_databases": SERVICE_CORE, "driver": DRIVER_CORE}
-                       if args.pin else False),
-            "runs": runs, "floor_bare_websocket": bare, "pop_message_bytes": size}
+        run["ratio_p99_to_floor"] = (
+            round(run["pop"]["p99_ms"] / bare["p99_ms"], 1) if run["pops_matched"] else None
+        )
+    return {
+        "benchmark": "pop_latency",
+        "agents": args.agents,
+        "calls_per_second": args.rate,
+        "seconds": args.seconds,
+        "pinned": (
+            {"service_and_databases": SERVICE_CORE, "driver": DRIVER_CORE} if args.pin else False
+        ),
+        "runs": runs,
+        "floor_bare_websocket": bare,
+        "pop_message_bytes": size,
+    }
 
 
-async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir: Path,
-                    ) -> dict[str, Any]:
+async def run_shape(
+    args: argparse.Namespace,
+    url: str,
+    redis_url: str,
+    data_dir: Path,
+) -> dict[str, Any]:
     progress(f"{url.split(':')[0]}: preparing {args.agents} agents")
     await prepare(url, args.agents)
-    sim = await serve("127.0.0.1", 0, seed=5, speed=1.0, mode="pjsip",
-                      users=[AmiUser.create("bench", "bench")])
+    sim = await serve(
+        "127.0.0.1", 0, seed=5, speed=1.0, mode="pjsip", users=[AmiUser.create("bench", "bench")]
+    )
     extensions = [str(FIRST_EXTENSION + n) for n in range(args.agents)]
     for extension in extensions:
         sim.behaviour.agents[extension] = AgentProfile(ring_delay=2.0, talk_time=4.0)
     log_agents_in(sim, "sales", extensions)
     rung: dict[tuple[str, str], float] = {}
-    sim.add_listener(lambda e: rung.setdefault(
-        (e.get("Linkedid") or "", e.get("DestChannel") or ""), time.monotonic())
-        if e.name == "AgentCalled" else None)
+    sim.add_listener(
+        lambda e: (
+            rung.setdefault((e.get("Linkedid") or "", e.get("DestChannel") or ""), time.monotonic())
+            if e.name == "AgentCalled"
+            else None
+        )
+    )
 
     port = free_port()
-    env = {**os.environ, "CALLCENTRE_DATABASE_URL": url, "CALLCENTRE_DATA_DIR": str(data_dir),
-           "CALLCENTRE_PBX": "asterisk", "CALLCENTRE_AMI_PORT": str(sim.port),
-           "CALLCENTRE_AMI_USERNAME": "bench", "CALLCENTRE_AMI_SECRET": "bench",
-           "CALLCENTRE_PORT": str(port), "CALLCENTRE_LOG_LEVEL": "WARNING",
-           "CALLCENTRE_SESSION_TOUCH_SECONDS": "600",
-           "CALLCENTRE_LOGIN_MAX_FAILURES_PER_CLIENT": "100000",
-           "CALLCENTRE_ARGON2_TIME_COST": "1", "CALLCENTRE_ARGON2_MEMORY_KIB": "256"}
+    env = {
+        **os.environ,
+        "CALLCENTRE_DATABASE_URL": url,
+        "CALLCENTRE_DATA_DIR": str(data_dir),
+        "CALLCENTRE_PBX": "asterisk",
+        "CALLCENTRE_AMI_PORT": str(sim.port),
+        "CALLCENTRE_AMI_USERNAME": "bench",
+        "CALLCENTRE_AMI_SECRET": "bench",
+        "CALLCENTRE_PORT": str(port),
+        "CALLCENTRE_LOG_LEVEL": "WARNING",
+        "CALLCENTRE_SESSION_TOUCH_SECONDS": "600",
+        "CALLCENTRE_LOGIN_MAX_FAILURES_PER_CLIENT": "100000",
+        "CALLCENTRE_ARGON2_TIME_COST": "1",
+        "CALLCENTRE_ARGON2_MEMORY_KIB": "256",
+    }
     if redis_url:
         env["CALLCENTRE_REDIS_URL"] = redis_url
     service_log = (data_dir / "service.log").open("wb")  # kept for when a run goes wrong
     pinned = ["taskset", "-c", str(SERVICE_CORE)] if args.pin else []
     service = await asyncio.create_subprocess_exec(
-        *pinned, sys.executable, "-m", "web.cli", "serve", env=env,
-        stdout=service_log, stderr=service_log)
+        *pinned,
+        sys.executable,
+        "-m",
+        "web.cli",
+        "serve",
+        env=env,
+        stdout=service_log,
+        stderr=service_log,
+    )
     base = f"http://127.0.0.1:{port}"
     arrived: dict[tuple[str, str], float] = {}
     sizes: list[int] = []
@@ -214,8 +255,12 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
         progress("service ready; agents logging in")
         sockets = []
         for start in range(0, len(extensions), LOGIN_BATCH):  # a shift starting, not a storm
-            sockets += await asyncio.gather(*(agent_socket(base, e, arrived, sizes)
-                                              for e in extensions[start:start + LOGIN_BATCH]))
+            sockets += await asyncio.gather(
+                *(
+                    agent_socket(base, e, arrived, sizes)
+                    for e in extensions[start : start + LOGIN_BATCH]
+                )
+            )
         did = did_for(sim, "sales")
         calls = int(args.rate * args.seconds)
         progress(f"agents connected; {calls} calls")
@@ -239,8 +284,11 @@ async def run_shape(args: argparse.Namespace, url: str, redis_url: str, data_dir
         await sim.close()
     latencies = [arrived[key] - at for key, at in rung.items() if key in arrived]
     return {
-        "database": url.split(":")[0], "bus": "redis" if redis_url else "in-process",
-        "offers": len(rung), "pops_matched": len(latencies), "pop": percentiles(latencies),
+        "database": url.split(":")[0],
+        "bus": "redis" if redis_url else "in-process",
+        "offers": len(rung),
+        "pops_matched": len(latencies),
+        "pop": percentiles(latencies),
         "service_share": inside,
         "goal_p99_ms": 10 if redis_url else 5,
         "size": int(statistics.median(sizes)) if sizes else 1000,
@@ -265,14 +313,19 @@ def service_share(metrics: str) -> dict[str, Any]:
     def upper_bound(share: float) -> float:
         return next(bound for bound, seen in sorted(buckets) if seen >= share * count)
 
-    return {"count": int(count), "mean_ms": round(total / count * 1000, 3),
-            "p50_ms_at_most": upper_bound(0.5) * 1000, "p99_ms_at_most": upper_bound(0.99) * 1000}
+    return {
+        "count": int(count),
+        "mean_ms": round(total / count * 1000, 3),
+        "p50_ms_at_most": upper_bound(0.5) * 1000,
+        "p99_ms_at_most": upper_bound(0.99) * 1000,
+    }
 
 
 async def agent_socket(base: str, extension: str, arrived: dict, sizes: list[int]):
     session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with session.post(f"{base}/api/v1/auth/login",
-                            json={"username": f"agent{extension}", "password": PASSWORD}) as r:
+    async with session.post(
+        f"{base}/api/v1/auth/login", json={"username": f"agent{extension}", "password": PASSWORD}
+    ) as r:
         assert r.status == 200, await r.text()
     ws = await session.ws_connect(f"{base}/ws", headers={"Origin": base})
 
@@ -295,6 +348,10 @@ if __name__ == "__main__":
     parser.add_argument("--shape", choices=("embedded", "production", "both"), default="both")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
-    parser.add_argument("--no-pin", dest="pin", action="store_false",
-                        help="let the service and the driver share the cores")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the service and the driver share the cores",
+    )
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

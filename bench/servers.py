@@ -75,24 +75,54 @@ def postgres_server() -> Iterator[Postgres]:
     log = root / "server.log"
     try:
         subprocess.run(
-            [*as_owner, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-             "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                *as_owner,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         # Durability is not what these tests measure; speed is welcome.
-        options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = (
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
         subprocess.run(
-            [*as_owner, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log),
-             "-w", "-t", "60", "start"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                *as_owner,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         yield Postgres(host="127.0.0.1", port=port, user="postgres")
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run(
                 [*as_owner, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         shutil.rmtree(root, ignore_errors=True)
 
@@ -115,9 +145,23 @@ def redis_server() -> Iterator[Redis]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="cc-redis-")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", workdir, "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--protected-mode",
+            "yes",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 15

@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cti.simulator import AgentProfile, CallerId, RealTimeClock, Simulator
-from cti.simulator.channels import Channel
-from cti.simulator.scenarios import log_agents_in
+from pbxsim import AgentProfile, CallerId, RealTimeClock, Simulator
+from pbxsim.channels import Channel
+from pbxsim.scenarios import log_agents_in
 
 GOAL_CONCURRENT_CALLS = 1000
 # Conversations of 5-175 s (mean 90 s): calls end and are replaced from the start of a level.
@@ -93,11 +93,15 @@ class Load:
         self.stopped = True
 
 
-
-
 async def measure_level(
-    simulator: Simulator, load: Load, level: int, *, ramp_rate: float, settle: float,
-    window: float, consumer_session: object,
+    simulator: Simulator,
+    load: Load,
+    level: int,
+    *,
+    ramp_rate: float,
+    settle: float,
+    window: float,
+    consumer_session: object,
 ) -> dict[str, object]:
     clock = simulator.clock
     assert isinstance(clock, RealTimeClock)
@@ -176,7 +180,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     # Ramps are bursts of call set-ups; let the client's backlog absorb them (it is measured).
     simulator.server.max_pending_bytes = 512 * 1024 * 1024
     consumer = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CONSUMER, str(simulator.port), stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-c",
+        CONSUMER,
+        str(simulator.port),
+        stdout=asyncio.subprocess.PIPE,
     )
     assert consumer.stdout is not None
     await asyncio.wait_for(consumer.stdout.readline(), 10)
@@ -185,14 +193,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             break
         await asyncio.sleep(0.01)
     session = simulator.server.sessions[0]
-    # As `python -m cti.simulator` does: keep the start-up heap (modules, agents, configuration)
+    # As `python -m pbxsim` does: keep the start-up heap (modules, agents, configuration)
     # out of the garbage collector's full passes, whose length is what limits the load.
     gc.collect()
     gc.freeze()
     load = Load(simulator, random.Random(args.seed))
     started = time.perf_counter()
-    measure = dict(ramp_rate=args.ramp_rate, settle=args.settle, window=args.window,
-                   consumer_session=session)
+    measure = dict(
+        ramp_rate=args.ramp_rate, settle=args.settle, window=args.window, consumer_session=session
+    )
     baseline = await measure_level(simulator, load, args.baseline, **measure)
     results: list[dict[str, object]] = []
     sustained = sustained_without_stalls = level_before = 0
@@ -245,17 +254,28 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--levels", default="1000,2000,3000,4000",
-                        help="concurrent-call levels to climb through, comma separated")
+    parser.add_argument(
+        "--levels",
+        default="1000,2000,3000,4000",
+        help="concurrent-call levels to climb through, comma separated",
+    )
     parser.add_argument("--baseline", type=int, default=100, help="the light load to compare to")
     parser.add_argument("--mode", choices=("local", "pjsip"), default="local")
     parser.add_argument("--window", type=float, default=8.0, help="seconds measured per level")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds after each ramp")
     parser.add_argument("--ramp-rate", type=float, default=150.0, help="new calls per second")
-    parser.add_argument("--lag-limit-ms", type=float, default=100.0,
-                        help="a level is sustained while the p99 callback lag stays under this")
-    parser.add_argument("--stall-limit-ms", type=float, default=500.0,
-                        help="longest acceptable full garbage-collection pause")
+    parser.add_argument(
+        "--lag-limit-ms",
+        type=float,
+        default=100.0,
+        help="a level is sustained while the p99 callback lag stays under this",
+    )
+    parser.add_argument(
+        "--stall-limit-ms",
+        type=float,
+        default=500.0,
+        help="longest acceptable full garbage-collection pause",
+    )
     parser.add_argument("--budget", type=float, default=75.0, help="stop climbing after this")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)

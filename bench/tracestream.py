@@ -46,11 +46,29 @@ _PRIVILEGE = re.compile(rb"\r\nPrivilege: ?([^\r\n]*)\r\n", re.IGNORECASE)
 _TRUE = frozenset({"yes", "true", "y", "t", "on"})
 _FALSE = frozenset({"no", "false", "n", "f", "0", "off"})
 # The labels of perms[] in manager.c (minus the "all" / "none" aliases).
-CLASSES = frozenset({
-    "system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf",
-    "reporting", "cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security",
-    "message",
-})
+CLASSES = frozenset(
+    {
+        "system",
+        "call",
+        "log",
+        "verbose",
+        "command",
+        "agent",
+        "user",
+        "config",
+        "dtmf",
+        "reporting",
+        "cdr",
+        "dialplan",
+        "originate",
+        "agi",
+        "cc",
+        "aoc",
+        "test",
+        "security",
+        "message",
+    }
+)
 # Counter keys for messages that are not broadcast events (always sent).
 BANNER_KEY = "(banner)"
 RESPONSE_KEY = "(response)"
@@ -87,8 +105,9 @@ def event_classes(message: bytes) -> frozenset[str] | None:
     found = _PRIVILEGE.search(message)
     if found is None:
         return None
-    labels = {label.strip().lower() for label in found.group(1).decode("ascii", "replace")
-              .split(",")}
+    labels = {
+        label.strip().lower() for label in found.group(1).decode("ascii", "replace").split(",")
+    }
     if "all" not in labels:
         return None  # e.g. Status items: "Privilege: Call", written for our own action
     return frozenset(labels - {"all"})
@@ -105,8 +124,11 @@ def received_messages(path: str | Path, connection: int = 1) -> list[bytes]:
 
     The recorder cut received data at message boundaries (see the traces' README): each RECV
     record is the banner or one whole message; anything else is refused."""
-    messages = [record.payload for record in read_trace(path)
-                if record.direction == "RECV" and record.connection == connection]
+    messages = [
+        record.payload
+        for record in read_trace(path)
+        if record.direction == "RECV" and record.connection == connection
+    ]
     for index, message in enumerate(messages):
         whole = message.endswith(b"\r\n\r\n") and message.count(b"\r\n\r\n") == 1
         if not (whole or (index == 0 and message.startswith(b"Asterisk Call Manager/"))):
@@ -146,8 +168,8 @@ class MaskedMessages:
             "events": self.events,
             "classes_sent": mask_name(self.mask),
             "rule": "Asterisk sends a broadcast event (Privilege lists 'all') iff every class "
-                    "in its Privilege header is in the Events mask; responses, events answering "
-                    "an action (no 'all' in Privilege) and the banner are always sent",
+            "in its Privilege header is in the Events mask; responses, events answering "
+            "an action (no 'all' in Privilege) and the banner are always sent",
             "per_trace_copy": {
                 "messages_kept": kept,
                 "messages_dropped": dropped,
@@ -161,7 +183,8 @@ class MaskedMessages:
 
 
 def masked_messages(
-    trace: str = DEFAULT_TRACE, events: str | Iterable[str] | None = SERVICE_EVENTS,
+    trace: str = DEFAULT_TRACE,
+    events: str | Iterable[str] | None = SERVICE_EVENTS,
     connection: int = 1,
 ) -> MaskedMessages:
     """The trace's connection as Asterisk would have sent it to a session whose ``Events:``
@@ -184,19 +207,22 @@ def replicate(messages: list[bytes], copies: int) -> bytes:
     channel names, so that the state machines see ``copies`` different calls."""
     body = b"".join(messages)
     if body.startswith(BANNER):
-        body = body[len(BANNER):]
+        body = body[len(BANNER) :]
     out = [BANNER]
     for n in range(copies):
         prefix = b"2%09d." % n
         copy = _UNIQUEID.sub(lambda m, p=prefix: p + m.group(1), body)
-        copy = _CHANNEL_SEQ.sub(lambda m, n=n: b"-%08x" % (n * 16 + int(m.group(1), 16))
-                                + (m.group(2) or b""), copy)
+        copy = _CHANNEL_SEQ.sub(
+            lambda m, n=n: b"-%08x" % (n * 16 + int(m.group(1), 16)) + (m.group(2) or b""), copy
+        )
         out.append(copy)
     return b"".join(out)
 
 
 def call_stream(
-    trace: str = DEFAULT_TRACE, copies: int = 300, events: str | None = SERVICE_EVENTS,
+    trace: str = DEFAULT_TRACE,
+    copies: int = 300,
+    events: str | None = SERVICE_EVENTS,
 ) -> bytes:
     """The trace's connection 1, as a session with the ``events`` mask receives it
     (``"on"``: as recorded, every class), ``copies`` times over with fresh ids."""
@@ -204,4 +230,4 @@ def call_stream(
 
 
 def chunks(data: bytes, size: int = 65536) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]

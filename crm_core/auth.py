@@ -47,8 +47,11 @@ class BadCredentials(Unauthorized):
 class LoginThrottled(Throttled):
     def __init__(self, throttled: throttle.Throttled) -> None:
         seconds = whole_seconds(throttled.retry_after)
-        super().__init__(f"too many failed logins; retry in {seconds} s",
-                         retry_after=throttled.retry_after, scope=throttled.scope)
+        super().__init__(
+            f"too many failed logins; retry in {seconds} s",
+            retry_after=throttled.retry_after,
+            scope=throttled.scope,
+        )
         self.throttled = throttled
 
 
@@ -75,41 +78,74 @@ class LoginService:
         actor = Actor(user_id=None, name=username, client_ip=client_ip)
         blocked = await self._throttled(username, client_ip)
         if blocked is not None:
-            audit.record(self.session, actor, at=now, action="auth.login_throttled",
-                         entity_type="username", entity_id=username,
-                         after={"scope": blocked.scope})
+            audit.record(
+                self.session,
+                actor,
+                at=now,
+                action="auth.login_throttled",
+                entity_type="username",
+                entity_id=username,
+                after={"scope": blocked.scope},
+            )
             raise LoginThrottled(blocked)
 
         user = await self.session.scalar(select(User).where(User.username == username))
         ok = await self.passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None or not user.is_active:
-            self.session.add(LoginAttempt(at=now, username=username, client_ip=client_ip,
-                                          succeeded=False))
+            self.session.add(
+                LoginAttempt(at=now, username=username, client_ip=client_ip, succeeded=False)
+            )
             reason = "bad_password" if user else "unknown_user"
             if user is not None and not user.is_active and ok:
                 reason = "disabled"
-            audit.record(self.session, actor, at=now, action="auth.login_failed",
-                         entity_type="username", entity_id=username, after={"reason": reason})
+            audit.record(
+                self.session,
+                actor,
+                at=now,
+                action="auth.login_failed",
+                entity_type="username",
+                entity_id=username,
+                after={"reason": reason},
+            )
             raise BadCredentials()
 
         if self.passwords.needs_rehash(user.password_hash):
             user.password_hash = await self.passwords.hash(password)
-        self.session.add(LoginAttempt(at=now, username=username, client_ip=client_ip,
-                                      succeeded=True))
+        self.session.add(
+            LoginAttempt(at=now, username=username, client_ip=client_ip, succeeded=True)
+        )
         token, row, ended = await open_session(
-            self.session, user, now=now, policy=self.policy, remember=remember,
-            client_ip=client_ip, user_agent=user_agent,
+            self.session,
+            user,
+            now=now,
+            policy=self.policy,
+            remember=remember,
+            client_ip=client_ip,
+            user_agent=user_agent,
         )
         actor = Actor(user_id=user.id, name=user.username, client_ip=client_ip)
-        audit.record(self.session, actor, at=now, action="auth.login", entity_type="user",
-                     entity_id=user.id, after={"remember": remember, "replaced": len(ended)})
+        audit.record(
+            self.session,
+            actor,
+            at=now,
+            action="auth.login",
+            entity_type="user",
+            entity_id=user.id,
+            after={"remember": remember, "replaced": len(ended)},
+        )
         return LoggedIn(token=token, session=row, user=user, ended_session_ids=ended)
 
     async def logout(self, session_id: str, actor: Actor) -> None:
         now = self.clock()
         await end_session(self.session, session_id, now, "logout")
-        audit.record(self.session, actor, at=now, action="auth.logout", entity_type="user",
-                     entity_id=actor.user_id)
+        audit.record(
+            self.session,
+            actor,
+            at=now,
+            action="auth.logout",
+            entity_type="user",
+            entity_id=actor.user_id,
+        )
 
     async def _throttled(self, username: str, client_ip: str) -> throttle.Throttled | None:
         now = self.clock()
@@ -124,9 +160,12 @@ class LoginService:
         account = await self._failure_times(LoginAttempt.username == username, account_since)
         client = await self._failure_times(LoginAttempt.client_ip == client_ip, since)
         return throttle.check(
-            now=now, window=self.limits.window,
-            account_failures=account, account_limit=self.limits.per_account,
-            client_failures=client, client_limit=self.limits.per_client,
+            now=now,
+            window=self.limits.window,
+            account_failures=account,
+            account_limit=self.limits.per_account,
+            client_failures=client,
+            client_limit=self.limits.per_client,
         )
 
     async def _failure_times(

@@ -80,16 +80,26 @@ async def record_call(
             customer_id = matches[0].customer_id
     agent = await active_user_by_extension(session, call.agent_extension)
     values = dict(
-        linked_id=call.linked_id, direction=call.direction, outcome=call.outcome,
-        caller_raw=call.caller_number[:64], caller_e164=number.e164,
-        customer_number=call.customer_number[:64], queue=call.queue[:64],
-        agent_interface=call.agent_interface[:128], agent_user_id=agent.id if agent else None,
-        customer_id=customer_id, offered_at=_time(call.offered_at),
-        answered_at=_time(call.answered_at), ended_at=_time(call.ended_at) or now,
-        wait_seconds=call.wait_seconds, talk_seconds=call.talk_seconds,
+        linked_id=call.linked_id,
+        direction=call.direction,
+        outcome=call.outcome,
+        caller_raw=call.caller_number[:64],
+        caller_e164=number.e164,
+        customer_number=call.customer_number[:64],
+        queue=call.queue[:64],
+        agent_interface=call.agent_interface[:128],
+        agent_user_id=agent.id if agent else None,
+        customer_id=customer_id,
+        offered_at=_time(call.offered_at),
+        answered_at=_time(call.answered_at),
+        ended_at=_time(call.ended_at) or now,
+        wait_seconds=call.wait_seconds,
+        talk_seconds=call.talk_seconds,
         hangup_cause=call.hangup_cause or None,
         callback_needed=call.direction == "inbound" and call.outcome == "abandoned",
-        recorded_at=now, fence=call.fence, estimated=call.estimated,
+        recorded_at=now,
+        fence=call.fence,
+        estimated=call.estimated,
     )
     if existing is not None:  # the deposed driver's record gives way; the wrap-up stays
         for name, value in values.items():

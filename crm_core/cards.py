@@ -57,8 +57,11 @@ class CallerLookup:
         return {
             "kind": self.kind,
             "matched_by": self.matched_by,
-            "number": {"raw": self.number.raw, "e164": self.number.e164,
-                       "kind": str(self.number.kind)},
+            "number": {
+                "raw": self.number.raw,
+                "e164": self.number.e164,
+                "kind": str(self.number.kind),
+            },
             "cards": self.cards,
         }
 
@@ -78,8 +81,9 @@ def _in(values: tuple[str, ...]) -> str:
 
 
 class _Agg(Protocol):
-    def __call__(self, element: str, alias: str, rows: str, order: str,
-                 limit: int | None = None) -> str: ...
+    def __call__(
+        self, element: str, alias: str, rows: str, order: str, limit: int | None = None
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -103,20 +107,22 @@ def _pg_agg(element: str, alias: str, rows: str, order: str, limit: int | None =
     # json_agg of no rows is NULL, the card shows [].
     inner = f"{rows} ORDER BY {order} LIMIT {limit}" if limit else rows
     outer = ", ".join(f"{alias}.{term.strip()}" for term in order.split(","))
-    return (f"(SELECT coalesce(json_agg({element} ORDER BY {outer}), '[]') "
-            f"FROM ({inner}) AS {alias})")
+    return (
+        f"(SELECT coalesce(json_agg({element} ORDER BY {outer}), '[]') FROM ({inner}) AS {alias})"
+    )
 
 
 def _pg_time(column: str) -> str:
     # PostgreSQL's own JSON rendering trims the fraction's trailing zeros, isoformat() does
     # not: six digits, or none when the fraction is zero. NULL stays NULL.
-    return (f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-            f"|| CASE WHEN date_trunc('second', {column}) = {column} THEN '' "
-            f"ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || '+00:00'")
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE WHEN date_trunc('second', {column}) = {column} THEN '' "
+        f"ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+    )
 
 
-def _sqlite_agg(element: str, alias: str, rows: str, order: str,
-                limit: int | None = None) -> str:
+def _sqlite_agg(element: str, alias: str, rows: str, order: str, limit: int | None = None) -> str:
     # SQLite before 3.44 has no ORDER BY inside an aggregate: the rows come ordered from a
     # subquery (one with ORDER BY under an aggregate is not flattened, so the order holds).
     # The subquery's JSON text loses its JSON subtype on the way out: json() gives it back.
@@ -127,9 +133,11 @@ def _sqlite_agg(element: str, alias: str, rows: str, order: str,
 def _sqlite_time(column: str) -> str:
     # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC, no zone); isoformat() shows the
     # fraction only when it is not zero.
-    return (f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || "
-            f"CASE WHEN rtrim(substr({column}, 21), '0') = '' THEN '' "
-            f"ELSE '.' || substr(substr({column}, 21) || '000000', 1, 6) END || '+00:00'")
+    return (
+        f"substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || "
+        f"CASE WHEN rtrim(substr({column}, 21), '0') = '' THEN '' "
+        f"ELSE '.' || substr(substr({column}, 21) || '000000', 1, 6) END || '+00:00'"
+    )
 
 
 POSTGRESQL = _Sql(
@@ -150,9 +158,11 @@ SQLITE = _Sql(
     boolean=lambda column: f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)",
     time=_sqlite_time,
     # integer arithmetic: exact, whatever printf's float rounding would do.
-    amount=lambda column: (f"CASE WHEN {column} < 0 THEN '-' ELSE '' END || "
-                           f"(abs({column}) / 100) || '.' || "
-                           f"substr('0' || (abs({column}) % 100), -2)"),
+    amount=lambda column: (
+        f"CASE WHEN {column} < 0 THEN '-' ELSE '' END || "
+        f"(abs({column}) / 100) || '.' || "
+        f"substr('0' || (abs({column}) % 100), -2)"
+    ),
     param="?",
     id_param="?",
 )
@@ -161,55 +171,78 @@ SQLITE = _Sql(
 def _card(sql: _Sql) -> str:
     """The card of customer ``c`` as one JSON object, keys in the card's order."""
     o = sql.obj
-    numbers = sql.agg(f"{o}('raw', n.raw, 'e164', n.e164, 'label', n.label)", "n",
-                      "SELECT id, raw, e164, label FROM phone_numbers WHERE customer_id = c.id",
-                      "id")
-    contacts = sql.agg(f"{o}('id', k.id, 'name', k.name, 'title', k.title, 'email', k.email, "
-                       f"'is_primary', {sql.boolean('k.is_primary')})", "k",
-                       "SELECT id, name, title, email, is_primary FROM contacts "
-                       "WHERE customer_id = c.id", "id")
+    numbers = sql.agg(
+        f"{o}('raw', n.raw, 'e164', n.e164, 'label', n.label)",
+        "n",
+        "SELECT id, raw, e164, label FROM phone_numbers WHERE customer_id = c.id",
+        "id",
+    )
+    contacts = sql.agg(
+        f"{o}('id', k.id, 'name', k.name, 'title', k.title, 'email', k.email, "
+        f"'is_primary', {sql.boolean('k.is_primary')})",
+        "k",
+        "SELECT id, name, title, email, is_primary FROM contacts WHERE customer_id = c.id",
+        "id",
+    )
     orders = sql.agg(
         f"{o}('reference', r.reference, 'status', r.status, 'summary', r.summary, "
         f"'amount', {sql.amount('r.amount_cents')}, 'currency', r.currency, "
-        f"'placed_at', {sql.time('r.placed_at')})", "r",
+        f"'placed_at', {sql.time('r.placed_at')})",
+        "r",
         "SELECT reference, status, summary, amount_cents, currency, placed_at FROM orders "
         f"WHERE customer_id = c.id AND status IN ({_in(OPEN_ORDER)})",
-        "placed_at DESC", CARD_ITEMS)
+        "placed_at DESC",
+        CARD_ITEMS,
+    )
     requests = sql.agg(
         f"{o}('id', q.id, 'subject', q.subject, 'status', q.status, "
-        f"'service_type', q.service_type, 'opened_at', {sql.time('q.opened_at')})", "q",
+        f"'service_type', q.service_type, 'opened_at', {sql.time('q.opened_at')})",
+        "q",
         "SELECT id, subject, status, service_type, opened_at FROM service_requests "
         f"WHERE customer_id = c.id AND status IN ({_in(OPEN_REQUEST)})",
-        "opened_at DESC", CARD_ITEMS)
+        "opened_at DESC",
+        CARD_ITEMS,
+    )
     interactions = sql.agg(
         f"{o}('at', {sql.time('i.created_at')}, 'kind', i.kind, "
         f"'disposition', i.disposition, 'agent', i.agent, 'notes', i.notes, "
-        f"'call_id', i.call_linked_id)", "i",
+        f"'call_id', i.call_linked_id)",
+        "i",
         "SELECT x.created_at AS created_at, x.id AS id, x.kind, x.disposition, "
         f"u.display_name AS agent, substr(x.notes, 1, {NOTE_PREVIEW}) AS notes, "
         "x.call_linked_id FROM interactions x LEFT JOIN users u ON u.id = x.user_id "
         "WHERE x.customer_id = c.id",
-        "created_at DESC, id DESC", CARD_ITEMS)
-    return (f"{o}('id', c.id, 'name', c.name, 'account_number', c.account_number, "
-            f"'level', c.level, 'region', c.region, "
-            f"'churn_flag', {sql.boolean('c.churn_flag')}, "
-            f"'numbers', {numbers}, 'contacts', {contacts}, 'open_orders', {orders}, "
-            f"'open_service_requests', {requests}, 'last_interactions', {interactions})")
+        "created_at DESC, id DESC",
+        CARD_ITEMS,
+    )
+    return (
+        f"{o}('id', c.id, 'name', c.name, 'account_number', c.account_number, "
+        f"'level', c.level, 'region', c.region, "
+        f"'churn_flag', {sql.boolean('c.churn_flag')}, "
+        f"'numbers', {numbers}, 'contacts', {contacts}, 'open_orders', {orders}, "
+        f"'open_service_requests', {requests}, 'last_interactions', {interactions})"
+    )
 
 
 def _statement(sql: _Sql, picked: str) -> str:
     # Names only for the pick list (the card reads its customer itself), by primary key from
     # each picked row: as a join, SQLite may choose to scan every customer instead.
-    choices = sql.agg(f"{sql.obj}('id', p.id, 'name', p.name, 'contact', p.contact)", "p",
-                      "SELECT m.id AS id, (SELECT name FROM customers WHERE id = m.id) AS name, "
-                      "(SELECT name FROM contacts WHERE id = m.contact_id) AS contact, "
-                      "m.pos AS pos FROM m",
-                      "id, pos", PICK_LIST_LIMIT)
-    return (f"WITH m AS ({picked}), "
-            f"s AS (SELECT count(DISTINCT id) AS n, min(id) AS first FROM m) "
-            f"SELECT s.n, CASE WHEN s.n = 1 THEN "
-            f"(SELECT {sql.array}({_card(sql)}) FROM customers c WHERE c.id = s.first) "
-            f"WHEN s.n > 1 THEN {choices} END AS cards FROM s")
+    choices = sql.agg(
+        f"{sql.obj}('id', p.id, 'name', p.name, 'contact', p.contact)",
+        "p",
+        "SELECT m.id AS id, (SELECT name FROM customers WHERE id = m.id) AS name, "
+        "(SELECT name FROM contacts WHERE id = m.contact_id) AS contact, "
+        "m.pos AS pos FROM m",
+        "id, pos",
+        PICK_LIST_LIMIT,
+    )
+    return (
+        f"WITH m AS ({picked}), "
+        f"s AS (SELECT count(DISTINCT id) AS n, min(id) AS first FROM m) "
+        f"SELECT s.n, CASE WHEN s.n = 1 THEN "
+        f"(SELECT {sql.array}({_card(sql)}) FROM customers c WHERE c.id = s.first) "
+        f"WHEN s.n > 1 THEN {choices} END AS cards FROM s"
+    )
 
 
 def _statements(sql: _Sql) -> dict[str, str]:
@@ -219,10 +252,13 @@ def _statements(sql: _Sql) -> dict[str, str]:
         # The indexed match (the benchmark's --phases finds it by "phone_numbers.e164 =");
         # the row past the pick list's length only tells that there are more customers.
         # (Qualified in ORDER BY: a bare "id" would be the output column, the customer id.)
-        "number": _statement(sql, "SELECT customer_id AS id, contact_id, id AS pos "
-                                  f"FROM phone_numbers WHERE phone_numbers.e164 = {sql.param} "
-                                  "ORDER BY phone_numbers.customer_id, phone_numbers.id "
-                                  f"LIMIT {PICK_LIST_LIMIT + 1}"),
+        "number": _statement(
+            sql,
+            "SELECT customer_id AS id, contact_id, id AS pos "
+            f"FROM phone_numbers WHERE phone_numbers.e164 = {sql.param} "
+            "ORDER BY phone_numbers.customer_id, phone_numbers.id "
+            f"LIMIT {PICK_LIST_LIMIT + 1}",
+        ),
         "account": _statement(sql, f"{ivr} account_number = {sql.param}"),
         "customer_id": _statement(sql, f"{ivr} id = {sql.id_param}"),
     }
@@ -255,16 +291,18 @@ def _decoded(row: Any) -> tuple[int, list[dict[str, Any]]]:
 
 
 def _pick(conn: Connection, how: str, value: object) -> tuple[int, list[dict[str, Any]]]:
-    return _decoded(conn.exec_driver_sql(
-        _statement_for(conn.dialect.name, how), (value,)).one())
+    return _decoded(conn.exec_driver_sql(_statement_for(conn.dialect.name, how), (value,)).one())
 
 
 async def _pick_async(
-    conn: AsyncConnection, how: str, value: object,
+    conn: AsyncConnection,
+    how: str,
+    value: object,
 ) -> tuple[int, list[dict[str, Any]]]:
     # Straight on the async connection: no run_sync around a single statement.
-    return _decoded((await conn.exec_driver_sql(
-        _statement_for(conn.dialect.name, how), (value,))).one())
+    return _decoded(
+        (await conn.exec_driver_sql(_statement_for(conn.dialect.name, how), (value,))).one()
+    )
 
 
 def load_card(conn: Connection, customer_id: int) -> dict[str, Any] | None:
@@ -285,8 +323,7 @@ class _Plan:
     anonymous: Number | None  # shown when nobody is found; None: the number was looked up
 
 
-def _plan(caller_number: str, restricted: bool, variables: Mapping[str, str],
-          region: str) -> _Plan:
+def _plan(caller_number: str, restricted: bool, variables: Mapping[str, str], region: str) -> _Plan:
     number = normalise(caller_number, region)
     steps: list[tuple[str, object]] = []
     # The IVR's variables decide the pop first, even for a withheld number.
@@ -318,7 +355,11 @@ def _nobody(plan: _Plan) -> CallerLookup:
 
 
 def lookup(
-    conn: Connection, *, caller_number: str, restricted: bool, variables: Mapping[str, str],
+    conn: Connection,
+    *,
+    caller_number: str,
+    restricted: bool,
+    variables: Mapping[str, str],
     region: str,
 ) -> CallerLookup:
     return _lookup_sync(conn, _plan(caller_number, restricted, variables, region))
@@ -341,13 +382,23 @@ async def _lookup_async(conn: AsyncConnection, plan: _Plan) -> CallerLookup:
 
 
 async def lookup_caller(
-    session: AsyncSession, *, caller_number: str, restricted: bool,
-    variables: Mapping[str, str], region: str,
+    session: AsyncSession,
+    *,
+    caller_number: str,
+    restricted: bool,
+    variables: Mapping[str, str],
+    region: str,
 ) -> CallerLookup:
     conn = await session.connection()
-    return await conn.run_sync(lambda sync: lookup(
-        sync, caller_number=caller_number, restricted=restricted, variables=variables,
-        region=region))
+    return await conn.run_sync(
+        lambda sync: lookup(
+            sync,
+            caller_number=caller_number,
+            restricted=restricted,
+            variables=variables,
+            region=region,
+        )
+    )
 
 
 class CallerLookups:
@@ -360,16 +411,21 @@ class CallerLookups:
     held connections are let go (they likely went with it). A withheld number with no IVR
     variable needs no connection at all."""
 
-    def __init__(self, *, sqlite: Engine | None = None, remote: AsyncEngine | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        sqlite: Engine | None = None,
+        remote: AsyncEngine | None = None,
+    ) -> None:
         if (sqlite is None) == (remote is None):
             raise ValueError("give exactly one of sqlite, remote")
         self.sqlite = sqlite
         self.remote = remote
         self._held: list[AsyncConnection] = []
 
-    async def lookup(self, *, caller_number: str, restricted: bool,
-                     variables: Mapping[str, str], region: str) -> CallerLookup:
+    async def lookup(
+        self, *, caller_number: str, restricted: bool, variables: Mapping[str, str], region: str
+    ) -> CallerLookup:
         plan = _plan(caller_number, restricted, variables, region)
         if not plan.steps:
             return _nobody(plan)
@@ -378,8 +434,7 @@ class CallerLookups:
                 return _lookup_sync(sync, plan)
         assert self.remote is not None
         for attempt in (1, 2):
-            conn = (self._held.pop() if self._held and attempt == 1
-                    else await self.remote.connect())
+            conn = self._held.pop() if self._held and attempt == 1 else await self.remote.connect()
             try:
                 found = await _lookup_async(conn, plan)
             except DBAPIError as exc:

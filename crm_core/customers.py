@@ -53,24 +53,38 @@ class CustomerService:
         if data.account_number and await self.session.scalar(
             select(Customer.id).where(Customer.account_number == data.account_number)
         ):
-            raise Conflict(f"account number {data.account_number!r} is taken",
-                           field="account_number")
+            raise Conflict(
+                f"account number {data.account_number!r} is taken", field="account_number"
+            )
         now = self.clock()
-        customer = Customer(name=data.name, account_number=data.account_number,
-                            level=data.level, region=data.region, churn_flag=False,
-                            created_at=now, updated_at=now)
+        customer = Customer(
+            name=data.name,
+            account_number=data.account_number,
+            level=data.level,
+            region=data.region,
+            churn_flag=False,
+            created_at=now,
+            updated_at=now,
+        )
         customer.numbers = self._numbers(data.numbers, "numbers")
         for index, given in enumerate(data.contacts):
-            contact = Contact(name=given.name, title=given.title, email=given.email,
-                              is_primary=given.is_primary)
+            contact = Contact(
+                name=given.name, title=given.title, email=given.email, is_primary=given.is_primary
+            )
             contact.numbers = self._numbers(given.numbers, f"contacts.{index}.numbers")
             customer.numbers.extend(contact.numbers)
             customer.contacts.append(contact)
         self.session.add(customer)
         await self.session.flush()
-        audit.record(self.session, actor, at=now, action="customer.create",
-                     entity_type="customer", entity_id=customer.id,
-                     after={"name": customer.name, "numbers": [n.e164 for n in customer.numbers]})
+        audit.record(
+            self.session,
+            actor,
+            at=now,
+            action="customer.create",
+            entity_type="customer",
+            entity_id=customer.id,
+            after={"name": customer.name, "numbers": [n.e164 for n in customer.numbers]},
+        )
         return customer
 
     def _numbers(self, given: list[PhoneInput], field: str) -> list[PhoneNumber]:
@@ -78,14 +92,17 @@ class CustomerService:
         for index, item in enumerate(given):
             number = normalise(item.number, self.region)
             if not number.usable:
-                raise InvalidInput(f"{item.number!r} is not a phone number",
-                                   field=f"{field}.{index}.number")
+                raise InvalidInput(
+                    f"{item.number!r} is not a phone number", field=f"{field}.{index}.number"
+                )
             numbers.append(PhoneNumber(raw=number.raw, e164=number.e164, label=item.label))
         return numbers
 
     async def find_by_number(self, e164: str, *, limit: int = 20) -> list[NumberMatch]:
-        return [NumberMatch(*row) for row in await self.session.execute(
-            NUMBER_MATCHES, {"e164": e164, "limit": limit})]
+        return [
+            NumberMatch(*row)
+            for row in await self.session.execute(NUMBER_MATCHES, {"e164": e164, "limit": limit})
+        ]
 
     async def find_by_account(self, account_number: str) -> Customer | None:
         return await self.session.scalar(

@@ -34,8 +34,12 @@ def lookup_engine(url: str) -> AsyncEngine:
     """For the screen pop's reads on PostgreSQL: autocommit (no BEGIN/ROLLBACK around a
     read) and no pre-ping (a dropped connection is retried by the caller instead)."""
     return create_async_engine(
-        url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
-        connect_args={"timeout": 5, "command_timeout": 5})
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=4,
+        max_overflow=4,
+        connect_args={"timeout": 5, "command_timeout": 5},
+    )
 
 
 def sqlite_reader(url: str) -> Engine | None:

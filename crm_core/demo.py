@@ -52,21 +52,73 @@ async def load_demo_users(
         exists = await service.by_username(demo.username) is not None
         if not exists:
             await service.create(
-                UserCreate(username=demo.username, display_name=demo.display_name,
-                           password=demo.password, roles=list(demo.roles),
-                           extension=demo.extension),
+                UserCreate(
+                    username=demo.username,
+                    display_name=demo.display_name,
+                    password=demo.password,
+                    roles=list(demo.roles),
+                    extension=demo.extension,
+                ),
                 SYSTEM,
             )
         result.append((demo, not exists))
     return result
 
 
-_FIRST = ("Ana", "Ben", "Chen", "Dara", "Emil", "Fatima", "Goran", "Hiro", "Ines", "Jonas",
-          "Kemal", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tariq",
-          "Uma", "Vera", "Wei", "Xenia", "Yusuf", "Zoe")
-_LAST = ("Almeida", "Brown", "Chowdhury", "Dubois", "Eriksen", "Fischer", "García", "Huang",
-         "Ivanova", "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov",
-         "Rossi", "Silva", "Tanaka", "Ulrich", "Virtanen", "Wang", "Yilmaz", "Zhang")
+_FIRST = (
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Emil",
+    "Fatima",
+    "Goran",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Uma",
+    "Vera",
+    "Wei",
+    "Xenia",
+    "Yusuf",
+    "Zoe",
+)
+_LAST = (
+    "Almeida",
+    "Brown",
+    "Chowdhury",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Huang",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Petrov",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Ulrich",
+    "Virtanen",
+    "Wang",
+    "Yilmaz",
+    "Zhang",
+)
 _COMPANY = ("Trading", "Logistics", "Bakery", "Clinic", "Studio", "Motors", "Foods", "Tech")
 _LEVELS = ("vip", "gold", "silver", "standard", "standard", "standard")
 _REGIONS = ("north", "south", "east", "west", "central")
@@ -81,8 +133,9 @@ def demo_customer(n: int) -> tuple[str, str, str, str]:
     return name, f"+1555{2_000_000 + n:07d}", _LEVELS[n % len(_LEVELS)], _REGIONS[n % 5]
 
 
-async def load_demo_customers(session: AsyncSession, *, clock: Clock,
-                              count: int = DEMO_CUSTOMERS) -> int:
+async def load_demo_customers(
+    session: AsyncSession, *, clock: Clock, count: int = DEMO_CUSTOMERS
+) -> int:
     """Create the demo customers unless there are customers already; returns how many.
     The caller commits."""
     if await session.scalar(select(func.count()).select_from(Customer)):
@@ -90,31 +143,59 @@ async def load_demo_customers(session: AsyncSession, *, clock: Clock,
     now = clock()
     for n in range(count):
         name, number, level, region = demo_customer(n)
-        customer = Customer(name=name, level=level, region=region, churn_flag=n % 17 == 0,
-                            account_number=f"AC-{100000 + n}", created_at=now, updated_at=now)
-        customer.numbers = [PhoneNumber(raw=f"(555) {number[5:8]}-{number[8:]}", e164=number,
-                                        label="main")]
+        customer = Customer(
+            name=name,
+            level=level,
+            region=region,
+            churn_flag=n % 17 == 0,
+            account_number=f"AC-{100000 + n}",
+            created_at=now,
+            updated_at=now,
+        )
+        customer.numbers = [
+            PhoneNumber(raw=f"(555) {number[5:8]}-{number[8:]}", e164=number, label="main")
+        ]
         if n % 4 == 0:
-            customer.contacts = [Contact(name=f"{_FIRST[(n + 5) % len(_FIRST)]} "
-                                              f"{_LAST[n % len(_LAST)]}", title="Buyer",
-                                         is_primary=True)]
+            customer.contacts = [
+                Contact(
+                    name=f"{_FIRST[(n + 5) % len(_FIRST)]} {_LAST[n % len(_LAST)]}",
+                    title="Buyer",
+                    is_primary=True,
+                )
+            ]
         session.add(customer)
         _demo_history(customer, n, now)
     return count
 
 
 _ITEMS = ("office chairs", "printer toner", "standing desk", "monitor arms", "paper, 40 boxes")
-_REQUESTS = ("Delivery arrived damaged", "Invoice shows the wrong address", "Warranty repair",
-             "Wants to change the delivery date")
+_REQUESTS = (
+    "Delivery arrived damaged",
+    "Invoice shows the wrong address",
+    "Warranty repair",
+    "Wants to change the delivery date",
+)
 
 
 def _demo_history(customer: Customer, n: int, now: datetime) -> None:
     """Some customers have open orders and service requests, so the demo's cards show them."""
     if n % 3 == 0:
-        customer.orders = [Order(reference=f"SO-{50000 + n}", status="open",
-                                 summary=_ITEMS[n % len(_ITEMS)], amount_cents=1990 + n * 37,
-                                 currency="USD", placed_at=now - timedelta(days=n % 20))]
+        customer.orders = [
+            Order(
+                reference=f"SO-{50000 + n}",
+                status="open",
+                summary=_ITEMS[n % len(_ITEMS)],
+                amount_cents=1990 + n * 37,
+                currency="USD",
+                placed_at=now - timedelta(days=n % 20),
+            )
+        ]
     if n % 5 == 0:
-        customer.service_requests = [ServiceRequest(
-            subject=_REQUESTS[n % len(_REQUESTS)], status="open", service_type="repair",
-            opened_at=now - timedelta(days=n % 9))]
+        customer.service_requests = [
+            ServiceRequest(
+                subject=_REQUESTS[n % len(_REQUESTS)],
+                status="open",
+                service_type="repair",
+                opened_at=now - timedelta(days=n % 9),
+            )
+        ]

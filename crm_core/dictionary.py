@@ -90,9 +90,15 @@ class DictionaryService:
         )
         self.session.add(entry)
         await self.session.flush()
-        audit.record(self.session, actor, at=self.clock(), action="dictionary.create",
-                     entity_type=f"dictionary.{category}", entity_id=entry.code,
-                     after=entry_snapshot(entry))
+        audit.record(
+            self.session,
+            actor,
+            at=self.clock(),
+            action="dictionary.create",
+            entity_type=f"dictionary.{category}",
+            entity_id=entry.code,
+            after=entry_snapshot(entry),
+        )
         return entry
 
     async def update(
@@ -108,9 +114,16 @@ class DictionaryService:
             entry.attributes = self._attributes(category, changes["time_limit_minutes"])
         after = entry_snapshot(entry)
         if after != before:
-            audit.record(self.session, actor, at=self.clock(), action="dictionary.update",
-                         entity_type=f"dictionary.{category}", entity_id=entry.code,
-                         before=before, after=after)
+            audit.record(
+                self.session,
+                actor,
+                at=self.clock(),
+                action="dictionary.update",
+                entity_type=f"dictionary.{category}",
+                entity_id=entry.code,
+                before=before,
+                after=after,
+            )
         return entry
 
     @staticmethod

@@ -34,41 +34,75 @@ class WrapUp:
 
 
 def interaction_json(item: Interaction) -> dict[str, Any]:
-    return {"id": item.id, "customer_id": item.customer_id, "call_id": item.call_linked_id,
-            "user_id": item.user_id, "kind": item.kind, "disposition": item.disposition,
-            "notes": item.notes, "created_at": item.created_at.isoformat()}
+    return {
+        "id": item.id,
+        "customer_id": item.customer_id,
+        "call_id": item.call_linked_id,
+        "user_id": item.user_id,
+        "kind": item.kind,
+        "disposition": item.disposition,
+        "notes": item.notes,
+        "created_at": item.created_at.isoformat(),
+    }
 
 
-async def wrap_up(session: AsyncSession, data: WrapUp, actor: Actor, *, now: datetime,
-                  ) -> Interaction:
+async def wrap_up(
+    session: AsyncSession,
+    data: WrapUp,
+    actor: Actor,
+    *,
+    now: datetime,
+) -> Interaction:
     """Write the agent's wrap-up of a call; attach it to the call record if that is there and
     was the same agent's. Commits."""
     assert actor.user_id is not None
-    codes = {e.code for e in await DictionaryService(session, clock=lambda: now).entries(
-        "disposition", active_only=True)}
+    codes = {
+        e.code
+        for e in await DictionaryService(session, clock=lambda: now).entries(
+            "disposition", active_only=True
+        )
+    }
     if data.disposition not in codes:
         raise InvalidInput("choose a disposition from the dictionary", field="disposition")
     if len(data.notes) > NOTES_LIMIT:
         raise InvalidInput(f"notes are limited to {NOTES_LIMIT} characters", field="notes")
     if data.customer_id is not None and not await customer_exists(session, data.customer_id):
         raise NotFound(f"no customer {data.customer_id}", field="customer_id")
-    if await session.scalar(select(Interaction.id).where(
-            Interaction.call_linked_id == data.call_id, Interaction.user_id == actor.user_id)):
+    if await session.scalar(
+        select(Interaction.id).where(
+            Interaction.call_linked_id == data.call_id, Interaction.user_id == actor.user_id
+        )
+    ):
         raise Conflict("this call is already wrapped up", field="call_id")
     record = await session.get(CallRecord, data.call_id)
     customer_id = data.customer_id
     if record is not None and record.agent_user_id == actor.user_id:
         customer_id = customer_id or record.customer_id
         _attach(record, data.disposition, customer_id, now)
-    item = Interaction(customer_id=customer_id, call_linked_id=data.call_id,
-                       user_id=actor.user_id, kind="call", disposition=data.disposition,
-                       notes=data.notes, created_at=now)
+    item = Interaction(
+        customer_id=customer_id,
+        call_linked_id=data.call_id,
+        user_id=actor.user_id,
+        kind="call",
+        disposition=data.disposition,
+        notes=data.notes,
+        created_at=now,
+    )
     session.add(item)
     await session.flush()
-    audit.record(session, actor, at=now, action="call.wrap_up", entity_type="call",
-                 entity_id=data.call_id, after={"disposition": data.disposition,
-                                                "customer_id": customer_id,
-                                                "interaction_id": item.id})
+    audit.record(
+        session,
+        actor,
+        at=now,
+        action="call.wrap_up",
+        entity_type="call",
+        entity_id=data.call_id,
+        after={
+            "disposition": data.disposition,
+            "customer_id": customer_id,
+            "interaction_id": item.id,
+        },
+    )
     return item
 
 
@@ -77,9 +111,12 @@ async def attach_wrap_up(session: AsyncSession, record: CallRecord) -> None:
     (no commit: part of writing the record)."""
     if record.agent_user_id is None:
         return
-    item = await session.scalar(select(Interaction).where(
-        Interaction.call_linked_id == record.linked_id,
-        Interaction.user_id == record.agent_user_id))
+    item = await session.scalar(
+        select(Interaction).where(
+            Interaction.call_linked_id == record.linked_id,
+            Interaction.user_id == record.agent_user_id,
+        )
+    )
     if item is None:
         return
     if item.customer_id is None and record.customer_id is not None:
@@ -87,22 +124,36 @@ async def attach_wrap_up(session: AsyncSession, record: CallRecord) -> None:
     _attach(record, item.disposition, item.customer_id or record.customer_id, item.created_at)
 
 
-def _attach(record: CallRecord, disposition: str | None, customer_id: int | None,
-            wrapped_at: datetime) -> None:
+def _attach(
+    record: CallRecord, disposition: str | None, customer_id: int | None, wrapped_at: datetime
+) -> None:
     record.disposition = disposition
     record.customer_id = customer_id
     record.wrapup_seconds = max(0.0, round((wrapped_at - record.ended_at).total_seconds(), 3))
 
 
-async def customer_history(session: AsyncSession, customer_id: int, *, limit: int = 100,
-                           ) -> list[Interaction]:
-    return list(await session.scalars(
-        select(Interaction).where(Interaction.customer_id == customer_id)
-        .order_by(Interaction.created_at.desc(), Interaction.id.desc()).limit(limit)))
+async def customer_history(
+    session: AsyncSession,
+    customer_id: int,
+    *,
+    limit: int = 100,
+) -> list[Interaction]:
+    return list(
+        await session.scalars(
+            select(Interaction)
+            .where(Interaction.customer_id == customer_id)
+            .order_by(Interaction.created_at.desc(), Interaction.id.desc())
+            .limit(limit)
+        )
+    )
 
 
-async def link_call(session: AsyncSession, call_id: str, customer_id: int, user_id: int,
-                    ) -> bool:
+async def link_call(
+    session: AsyncSession,
+    call_id: str,
+    customer_id: int,
+    user_id: int,
+) -> bool:
     """A customer created or chosen for a call the agent handled: the call record (if written
     already, unlinked, and that agent's) points at them. No commit."""
     record = await session.get(CallRecord, call_id)

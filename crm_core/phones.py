@@ -13,10 +13,21 @@ import phonenumbers
 from phonenumbers import timezone as number_timezones
 
 # What a PBX or carrier writes when the caller withheld their number.
-WITHHELD_WORDS = frozenset({
-    "", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable",
-    "not available", "blocked", "<unknown>", "(null)",
-})
+WITHHELD_WORDS = frozenset(
+    {
+        "",
+        "anonymous",
+        "unknown",
+        "restricted",
+        "private",
+        "withheld",
+        "unavailable",
+        "not available",
+        "blocked",
+        "<unknown>",
+        "(null)",
+    }
+)
 # Separators people and systems put between digits.
 _SEPARATORS = re.compile(r"[\s\-./()\u00a0\u2010-\u2015]")
 MAX_RAW_LENGTH = 64

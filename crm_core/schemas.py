@@ -17,13 +17,15 @@ Username = Annotated[
 ]
 NewPassword = Annotated[str, StringConstraints(min_length=10, max_length=256)]
 Extension = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{2,32}$"),
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{2,32}$"),
     Field(description="The agent's phone extension (PJSIP/<extension>)"),
 ]
 Code = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                      pattern=r"^[a-z0-9][a-z0-9_]*$"),
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$"
+    ),
     Field(description="lower-case letters, digits and '_'"),
 ]
 DisplayName = Line(200)
@@ -96,9 +98,10 @@ class ContactInput(Input):
 
 class CustomerCreate(Input):
     name: Label  # type: ignore[valid-type]
-    account_number: Annotated[
-        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{1,64}$")
-    ] | None = None
+    account_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{1,64}$")]
+        | None
+    ) = None
     level: Code | None = None
     region: Code | None = None
     numbers: list[PhoneInput] = Field(default_factory=list, max_length=20)

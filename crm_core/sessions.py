@@ -130,8 +130,9 @@ async def over_among(
     if not session_ids:
         return {}
     rows = await session.execute(
-        select(UserSession.id, UserSession.ended_at, UserSession.end_reason,
-               UserSession.expires_at).where(UserSession.id.in_(session_ids))
+        select(
+            UserSession.id, UserSession.ended_at, UserSession.end_reason, UserSession.expires_at
+        ).where(UserSession.id.in_(session_ids))
     )
     over: dict[str, str] = {}
     seen = set()

@@ -71,8 +71,15 @@ class UserService:
         )
         self.session.add(user)
         await self.session.flush()
-        audit.record(self.session, actor, at=now, action="user.create", entity_type="user",
-                     entity_id=user.id, after=user_snapshot(user))
+        audit.record(
+            self.session,
+            actor,
+            at=now,
+            action="user.create",
+            entity_type="user",
+            entity_id=user.id,
+            after=user_snapshot(user),
+        )
         return user
 
     async def update(self, user_id: int, data: UserUpdate, actor: Actor) -> list[str]:
@@ -95,8 +102,16 @@ class UserService:
         user.updated_at = self.clock()
         await self.session.flush()
         await ensure_an_admin_remains(self.session)
-        audit.record(self.session, actor, at=user.updated_at, action="user.update",
-                     entity_type="user", entity_id=user.id, before=before, after=after)
+        audit.record(
+            self.session,
+            actor,
+            at=user.updated_at,
+            action="user.update",
+            entity_type="user",
+            entity_id=user.id,
+            before=before,
+            after=after,
+        )
         if before["is_active"] and not user.is_active:
             return await end_user_sessions(self.session, user.id, self.clock(), "disabled")
         return []
@@ -107,8 +122,14 @@ class UserService:
         user.password_hash = await self.passwords.hash(password)
         user.password_changed_at = now
         user.updated_at = now
-        audit.record(self.session, actor, at=now, action="user.password_reset",
-                     entity_type="user", entity_id=user.id)
+        audit.record(
+            self.session,
+            actor,
+            at=now,
+            action="user.password_reset",
+            entity_type="user",
+            entity_id=user.id,
+        )
         return await end_user_sessions(self.session, user.id, now, "password_reset")
 
     async def _roles_named(self, names: list[str]) -> list[Role]:
@@ -118,6 +139,7 @@ class UserService:
         if unknown:
             raise InvalidInput(f"unknown role(s): {', '.join(unknown)}", field="roles")
         return roles
+
 
 async def ensure_an_admin_remains(session: AsyncSession) -> None:
     """Refuse (roll back) a change that leaves no active user able to administer users/roles."""
@@ -161,9 +183,16 @@ class RoleService:
         role.permissions = [RolePermission(permission=p) for p in sorted(wanted)]
         await self.session.flush()
         await ensure_an_admin_remains(self.session)
-        audit.record(self.session, actor, at=self.clock(), action="role.permissions",
-                     entity_type="role", entity_id=role.name, before={"permissions": before},
-                     after={"permissions": sorted(wanted)})
+        audit.record(
+            self.session,
+            actor,
+            at=self.clock(),
+            action="role.permissions",
+            entity_type="role",
+            entity_id=role.name,
+            before={"permissions": before},
+            after={"permissions": sorted(wanted)},
+        )
         return role
 
 

@@ -129,7 +129,7 @@ class RedisBus:
                 delay = 0.1
                 async for item in self._pubsub.listen():
                     if item.get("type") == "message":
-                        channel = item["channel"][len(self._namespace):]
+                        channel = item["channel"][len(self._namespace) :]
                         self._subscribers.dispatch(channel, item["data"])
             except asyncio.CancelledError:
                 if self._pubsub is not None:

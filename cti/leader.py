@@ -55,8 +55,9 @@ class SoleLease:
 
 
 class RedisLease:
-    def __init__(self, redis: Any, name: str, *, ttl: float,
-                 namespace: str = "callcentre:lease:") -> None:
+    def __init__(
+        self, redis: Any, name: str, *, ttl: float, namespace: str = "callcentre:lease:"
+    ) -> None:
         from redis.asyncio.lock import Lock
 
         self.name = name
@@ -100,9 +101,14 @@ class Leadership:
     lost or on stop) for as long as this instance holds the lease; otherwise stands by and
     tries again every ``retry`` seconds."""
 
-    def __init__(self, lease: Lease,
-                 lead: Callable[[int], contextlib.AbstractAsyncContextManager[Any]], *,
-                 ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        lead: Callable[[int], contextlib.AbstractAsyncContextManager[Any]],
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.lease = lease
         self.lead = lead
         self.ttl = ttl

@@ -84,5 +84,8 @@ class Telephony:
                     queue.put_nowait(event)
                 except asyncio.QueueFull:
                     self.dropped_events += 1
-                    log.error("cti.subscriber_behind", dropped=self.dropped_events,
-                              event_type=type(event).__name__)
+                    log.error(
+                        "cti.subscriber_behind",
+                        dropped=self.dropped_events,
+                        event_type=type(event).__name__,
+                    )

@@ -84,14 +84,29 @@ class AgentView:
 
     def row(self) -> dict[str, Any]:
         """The supervisors' and the agent's own live row."""
-        pbx = asdict(self.pbx) if self.pbx is not None else {
-            "interface": self.interface, "member_name": "", "state_interface": "",
-            "device_state": "", "activity": "idle", "linked_id": "", "queues": []}
+        pbx = (
+            asdict(self.pbx)
+            if self.pbx is not None
+            else {
+                "interface": self.interface,
+                "member_name": "",
+                "state_interface": "",
+                "device_state": "",
+                "activity": "idle",
+                "linked_id": "",
+                "queues": [],
+            }
+        )
         pbx["activity"] = str(pbx["activity"])
-        return {**pbx, "extension": self.extension, "status": str(self.status),
-                "status_since": self.status_since, "paused_since": self.paused_since,
-                "call": asdict(self.call) if self.call else None,
-                "wrap_up_until": self.wrap_up.until if self.wrap_up else None}
+        return {
+            **pbx,
+            "extension": self.extension,
+            "status": str(self.status),
+            "status_since": self.status_since,
+            "paused_since": self.paused_since,
+            "call": asdict(self.call) if self.call else None,
+            "wrap_up_until": self.wrap_up.until if self.wrap_up else None,
+        }
 
 
 class _Agent:
@@ -125,9 +140,16 @@ class AgentBoard:
         if agent is None:
             agent = _Agent(0.0)
         return AgentView(
-            interface=interface, extension=extension_of(interface), pbx=pbx, call=agent.call,
-            offers=tuple(agent.offers.values()), paused_since=agent.paused_since,
-            wrap_up=agent.wrap_up, status=_status(pbx, agent), status_since=agent.status_since)
+            interface=interface,
+            extension=extension_of(interface),
+            pbx=pbx,
+            call=agent.call,
+            offers=tuple(agent.offers.values()),
+            paused_since=agent.paused_since,
+            wrap_up=agent.wrap_up,
+            status=_status(pbx, agent),
+            status_since=agent.status_since,
+        )
 
     def views(self) -> list[AgentView]:
         interfaces = {s.interface for s in self._pbx.agents()} | set(self._agents)
@@ -135,8 +157,13 @@ class AgentBoard:
 
     def free(self, queue: str | None = None) -> list[AgentView]:
         """Agents ready for a call now (in ``queue`` if given), longest idle first."""
-        ready = [v for v in self.views() if v.status is Status.READY and v.pbx is not None
-                 and (queue is None or any(q.queue == queue for q in v.pbx.queues))]
+        ready = [
+            v
+            for v in self.views()
+            if v.status is Status.READY
+            and v.pbx is not None
+            and (queue is None or any(q.queue == queue for q in v.pbx.queues))
+        ]
         return sorted(ready, key=lambda v: v.status_since)
 
     def call_of(self, interface: str) -> AgentCall | None:
@@ -166,10 +193,12 @@ class AgentBoard:
             touched = (event.agent_interface,)
             agent = self._agent(event.agent_interface, now)
             agent.offers[event.device_channel] = Offer(
-                event.linked_id, event.device_channel, event.queue, event.at)
+                event.linked_id, event.device_channel, event.queue, event.at
+            )
             if agent.call is None or agent.call.state != "talking":
-                agent.call = AgentCall(event.linked_id, "ringing", event.device_channel,
-                                       event.queue, event.at)
+                agent.call = AgentCall(
+                    event.linked_id, "ringing", event.device_channel, event.queue, event.at
+                )
         elif isinstance(event, CallOfferWithdrawn):
             # A ring that stopped, or a consultation cancelled after it was answered.
             touched = (event.agent_interface,)
@@ -183,8 +212,9 @@ class AgentBoard:
             agent.offers.pop(event.device_channel, None)
             held = agent.call
             since = held.since if held and held.linked_id == event.linked_id else event.at
-            agent.call = AgentCall(event.linked_id, "talking", event.device_channel,
-                                   event.queue, since)
+            agent.call = AgentCall(
+                event.linked_id, "talking", event.device_channel, event.queue, since
+            )
         elif isinstance(event, CallTransferred):
             touched = (event.agent_interface,)
             agent = self._agent(event.agent_interface, now)
@@ -263,15 +293,15 @@ class AgentBoard:
             status = _status(pbx, agent)
             if status is not agent.status:
                 agent.status, agent.status_since = status, now
-            if (pbx is None and agent.call is None and not agent.offers
-                    and agent.wrap_up is None):
+            if pbx is None and agent.call is None and not agent.offers and agent.wrap_up is None:
                 del self._agents[interface]  # out of every queue and idle: nothing to keep
 
 
 def _status(pbx: AgentSnapshot | None, agent: _Agent) -> Status:
     if agent.call is not None:
         return {"dialling": Status.DIALLING, "ringing": Status.RINGING}.get(
-            agent.call.state, Status.TALKING)
+            agent.call.state, Status.TALKING
+        )
     if pbx is None or not pbx.queues:
         return Status.LOGGED_OUT
     reasons = {q.paused_reason for q in pbx.queues if q.paused}

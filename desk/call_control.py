@@ -26,23 +26,31 @@ RING_AGENT_MS = 30_000
 
 
 class CallControl:
-    def __init__(self, *, link: AmiLink, telephony: Telephony, board: AgentBoard,
-                 clock: Clock) -> None:
+    def __init__(
+        self, *, link: AmiLink, telephony: Telephony, board: AgentBoard, clock: Clock
+    ) -> None:
         self.link = link
         self.telephony = telephony
         self.board = board
         self.clock = clock
 
-    async def dial(self, *, interface: str, number: str, caller_id: str,
-                   tags: dict[str, str]) -> dict[str, Any]:
+    async def dial(
+        self, *, interface: str, number: str, caller_id: str, tags: dict[str, str]
+    ) -> dict[str, Any]:
         """Click-to-call: ring the agent's phone, then (dialplan ``clicktocall``) the number."""
         if self.board.call_of(interface) is not None:
             raise Conflict("you are on a call already")
-        action = actions.originate(interface, context=CLICK_TO_CALL_CONTEXT, exten=number,
-                                   caller_id=caller_id, timeout_ms=RING_AGENT_MS)
+        action = actions.originate(
+            interface,
+            context=CLICK_TO_CALL_CONTEXT,
+            exten=number,
+            caller_id=caller_id,
+            timeout_ms=RING_AGENT_MS,
+        )
         channel_id = dict(action.headers)["ChannelId"]
-        self.telephony.calls.expect(channel_id, Direction.CLICK_TO_CALL, tags,
-                                    action_id=action.action_id)
+        self.telephony.calls.expect(
+            channel_id, Direction.CLICK_TO_CALL, tags, action_id=action.action_id
+        )
         now = self.clock().timestamp()
         self.board.dialling(interface, channel_id, now)
         try:
@@ -62,8 +70,13 @@ class CallControl:
             raise Conflict("only an answered call can be transferred")
         build = actions.blind_transfer if kind == "blind" else actions.atxfer
         await self._send(build(call.device_channel, context=TRANSFER_CONTEXT, exten=target))
-        log.info("call.transfer_requested", agent=interface, call_id=call.linked_id,
-                 kind=kind, target=target)
+        log.info(
+            "call.transfer_requested",
+            agent=interface,
+            call_id=call.linked_id,
+            kind=kind,
+            target=target,
+        )
         return {"call_id": call.linked_id, "kind": kind, "target": target}
 
     async def complete_transfer(self, *, interface: str) -> dict[str, Any]:
@@ -73,24 +86,35 @@ class CallControl:
     async def cancel_transfer(self, *, interface: str) -> dict[str, Any]:
         return await self._on_my_call(interface, actions.cancel_atxfer)
 
-    async def set_state(self, *, interface: str, state: str, reason: str | None,
-                        queues: list[str], member_name: str) -> dict[str, Any]:
+    async def set_state(
+        self, *, interface: str, state: str, reason: str | None, queues: list[str], member_name: str
+    ) -> dict[str, Any]:
         """Ready (join and unpause), paused with a reason, or logged out of the queues."""
         for queue in queues:
             if state == "logged_out":
                 await self._send(actions.queue_remove(queue, interface), harmless="Not there")
             else:
-                await self._send(actions.queue_add(
-                    queue, interface, member_name=member_name, state_interface=interface,
-                ), harmless="Already there")
-                await self._send(actions.queue_pause(
-                    interface, state == "paused", queue=queue, reason=reason))
+                await self._send(
+                    actions.queue_add(
+                        queue,
+                        interface,
+                        member_name=member_name,
+                        state_interface=interface,
+                    ),
+                    harmless="Already there",
+                )
+                await self._send(
+                    actions.queue_pause(interface, state == "paused", queue=queue, reason=reason)
+                )
         return {"state": state, "reason": reason, "queues": queues, "interface": interface}
 
     # ------------------------------------------------------------ inside
 
-    async def _on_my_call(self, interface: str, build: Callable[[str], actions.Action],
-                          ) -> dict[str, Any]:
+    async def _on_my_call(
+        self,
+        interface: str,
+        build: Callable[[str], actions.Action],
+    ) -> dict[str, Any]:
         call = self._current_call(interface)
         await self._send(build(call.device_channel))
         return {"call_id": call.linked_id}
@@ -127,6 +151,11 @@ Command = Callable[..., Awaitable[dict[str, Any]]]
 
 def commands_of(control: CallControl) -> dict[str, Command]:
     """The commands by name, as they travel between instances."""
-    return {"dial": control.dial, "hang_up": control.hang_up, "transfer": control.transfer,
-            "complete_transfer": control.complete_transfer,
-            "cancel_transfer": control.cancel_transfer, "set_state": control.set_state}
+    return {
+        "dial": control.dial,
+        "hang_up": control.hang_up,
+        "transfer": control.transfer,
+        "complete_transfer": control.complete_transfer,
+        "cancel_transfer": control.cancel_transfer,
+        "set_state": control.set_state,
+    }

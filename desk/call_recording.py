@@ -18,13 +18,22 @@ log = structlog.get_logger("desk.call_recording")
 
 def ended_call(event: CallEnded, fence: int = 0) -> EndedCall:
     return EndedCall(
-        linked_id=event.linked_id, direction=str(event.direction), outcome=str(event.outcome),
-        caller_number=event.caller_number, customer_number=event.customer_number,
-        queue=event.queue, agent_interface=event.agent_interface,
-        agent_extension=extension_of(event.agent_interface), offered_at=event.offered_at,
-        answered_at=event.answered_at, ended_at=event.ended_at,
-        wait_seconds=round(event.wait_seconds, 3), talk_seconds=round(event.talk_seconds, 3),
-        hangup_cause=event.hangup_cause, customer_id=_tagged_customer(event), fence=fence,
+        linked_id=event.linked_id,
+        direction=str(event.direction),
+        outcome=str(event.outcome),
+        caller_number=event.caller_number,
+        customer_number=event.customer_number,
+        queue=event.queue,
+        agent_interface=event.agent_interface,
+        agent_extension=extension_of(event.agent_interface),
+        offered_at=event.offered_at,
+        answered_at=event.answered_at,
+        ended_at=event.ended_at,
+        wait_seconds=round(event.wait_seconds, 3),
+        talk_seconds=round(event.talk_seconds, 3),
+        hangup_cause=event.hangup_cause,
+        customer_id=_tagged_customer(event),
+        fence=fence,
         estimated=event.estimated,
     )
 
@@ -35,8 +44,9 @@ def _tagged_customer(event: CallEnded) -> int | None:
 
 
 class CallRecorder:
-    def __init__(self, *, outbox: Outbox, db: async_sessionmaker, clock: Clock,
-                 region: str) -> None:
+    def __init__(
+        self, *, outbox: Outbox, db: async_sessionmaker, clock: Clock, region: str
+    ) -> None:
         self.outbox = outbox
         self.db = db
         self.clock = clock
@@ -49,8 +59,12 @@ class CallRecorder:
 
     async def write(self, item: dict) -> None:
         async with UnitOfWork(self.db) as uow:
-            written = await record_call(uow.session, EndedCall(**item), region=self.region,
-                                        now=self.clock())
+            written = await record_call(
+                uow.session, EndedCall(**item), region=self.region, now=self.clock()
+            )
             await uow.commit()
-        log.info("call.recorded" if written else "call.already_recorded",
-                 call_id=item["linked_id"], outcome=item["outcome"])
+        log.info(
+            "call.recorded" if written else "call.already_recorded",
+            call_id=item["linked_id"],
+            outcome=item["outcome"],
+        )

@@ -27,8 +27,7 @@ class Checkpoint(Protocol):
 
 
 class RedisCheckpoint:
-    def __init__(self, redis: Any, lease_name: str,
-                 namespace: str = "callcentre:lease:") -> None:
+    def __init__(self, redis: Any, lease_name: str, namespace: str = "callcentre:lease:") -> None:
         self._redis = redis
         self._key = f"{namespace}{lease_name}:open_calls"
 
@@ -51,8 +50,11 @@ class RedisCheckpoint:
         return calls
 
 
-def ended_in_the_gap(before: Iterable[OpenCall], still_open: Iterable[str], at: float,
-                     ) -> list[CallEnded]:
+def ended_in_the_gap(
+    before: Iterable[OpenCall],
+    still_open: Iterable[str],
+    at: float,
+) -> list[CallEnded]:
     """The calls of the predecessor's list that the PBX no longer has: ended unseen."""
     open_now = set(still_open)
     return [_ended(call, at) for call in before if call.linked_id not in open_now]
@@ -62,10 +64,20 @@ def _ended(call: OpenCall, at: float) -> CallEnded:
     outcome = Outcome.ANSWERED if call.answered_at is not None else Outcome.UNKNOWN
     waited_until = call.answered_at if call.answered_at is not None else at
     return CallEnded(
-        linked_id=call.linked_id, direction=call.direction, outcome=outcome,
-        caller_number=call.caller_number, customer_number=call.customer_number,
-        queue=call.queue, agent_interface=call.agent_interface, offered_at=call.offered_at,
-        answered_at=call.answered_at, ended_at=at,
+        linked_id=call.linked_id,
+        direction=call.direction,
+        outcome=outcome,
+        caller_number=call.caller_number,
+        customer_number=call.customer_number,
+        queue=call.queue,
+        agent_interface=call.agent_interface,
+        offered_at=call.offered_at,
+        answered_at=call.answered_at,
+        ended_at=at,
         wait_seconds=max(0.0, waited_until - call.offered_at),
         talk_seconds=max(0.0, at - call.answered_at) if call.answered_at is not None else 0.0,
-        hangup_cause=0, hangup_cause_text="", tags=call.tags, estimated=True)
+        hangup_cause=0,
+        hangup_cause_text="",
+        tags=call.tags,
+        estimated=True,
+    )

@@ -35,8 +35,15 @@ log = structlog.get_logger("desk.commands")
 COMMAND_DEADLINE = 5.0  # seconds a forwarded command may take before the sender gives up
 # The errors a forwarded command may come back with, by name.
 _ERRORS: dict[str, type[DomainError]] = {
-    cls.__name__: cls for cls in (errors.Conflict, errors.NotFound, errors.InvalidInput,
-                                  errors.Refused, errors.Unavailable, errors.UpstreamFailed)
+    cls.__name__: cls
+    for cls in (
+        errors.Conflict,
+        errors.NotFound,
+        errors.InvalidInput,
+        errors.Refused,
+        errors.Unavailable,
+        errors.UpstreamFailed,
+    )
 }
 
 
@@ -50,8 +57,9 @@ class CommandRouter:
     """Runs a PBX command where the link is driven. ``local`` is set while this instance
     drives it; otherwise the command goes over the bus to the instance that does."""
 
-    def __init__(self, notifier: note.Notifier, *, forward: bool,
-                 deadline: float = COMMAND_DEADLINE) -> None:
+    def __init__(
+        self, notifier: note.Notifier, *, forward: bool, deadline: float = COMMAND_DEADLINE
+    ) -> None:
         self.notifier = notifier
         self.forward = forward  # False: one instance only (no other could drive the link)
         self.deadline = deadline
@@ -75,17 +83,23 @@ class CommandRouter:
         self._waiting[request_id] = reply
         try:
             try:
-                await self.notifier.publish(note.CommandRequest(
-                    request_id=request_id, command=command, arguments=arguments,
-                    deadline=time.time() + self.deadline))
+                await self.notifier.publish(
+                    note.CommandRequest(
+                        request_id=request_id,
+                        command=command,
+                        arguments=arguments,
+                        deadline=time.time() + self.deadline,
+                    )
+                )
             except Exception as exc:  # the bus is down: nothing was sent
                 raise Unavailable("the message bus is down; try again in a moment") from exc
             try:
                 async with asyncio.timeout(self.deadline):
                     answer = await reply
             except TimeoutError as exc:
-                raise Unavailable("no instance is driving the PBX link; try again in a "
-                                  "moment") from exc
+                raise Unavailable(
+                    "no instance is driving the PBX link; try again in a moment"
+                ) from exc
         finally:
             self._waiting.pop(request_id, None)
         if answer.ok:
@@ -106,12 +120,20 @@ class CommandRouter:
             result = await self.local[request.command](**request.arguments)
             reply = note.CommandReply(request_id=request.request_id, ok=True, result=result)
         except DomainError as exc:
-            reply = note.CommandReply(request_id=request.request_id, ok=False,
-                                      error=type(exc).__name__, message=exc.message)
+            reply = note.CommandReply(
+                request_id=request.request_id,
+                ok=False,
+                error=type(exc).__name__,
+                message=exc.message,
+            )
         except Exception:
             log.exception("command.failed", command=request.command)
-            reply = note.CommandReply(request_id=request.request_id, ok=False,
-                                      error="Unavailable", message="the command failed")
+            reply = note.CommandReply(
+                request_id=request.request_id,
+                ok=False,
+                error="Unavailable",
+                message="the command failed",
+            )
         await self.notifier.publish(reply)
 
     def _on_reply(self, reply: note.CommandReply) -> None:
@@ -121,9 +143,17 @@ class CommandRouter:
 
 
 class Desk:
-    def __init__(self, *, db: async_sessionmaker, clock: Clock, notifier: note.Notifier,
-                 router: CommandRouter, region: str, interface_template: str,
-                 default_queues: list[str]) -> None:
+    def __init__(
+        self,
+        *,
+        db: async_sessionmaker,
+        clock: Clock,
+        notifier: note.Notifier,
+        router: CommandRouter,
+        region: str,
+        interface_template: str,
+        default_queues: list[str],
+    ) -> None:
         self.db = db
         self.clock = clock
         self.notifier = notifier
@@ -140,8 +170,12 @@ class Desk:
             raise Conflict("your user has no phone extension")
         return Phone(user, interface_for(user.extension, self.interface_template))
 
-    async def dial(self, user_id: int, number: str, customer_id: int | None = None,
-                   ) -> dict[str, Any]:
+    async def dial(
+        self,
+        user_id: int,
+        number: str,
+        customer_id: int | None = None,
+    ) -> dict[str, Any]:
         """Click-to-call: the agent's phone rings first, then the number is dialled."""
         normalised = normalise(number, self.region)
         if not normalised.usable:
@@ -157,8 +191,12 @@ class Desk:
         if customer_id:
             tags["customer_id"] = str(customer_id)
         placed = await self.router.run(
-            "dial", interface=phone.interface, number=normalised.e164, tags=tags,
-            caller_id=f'"{_quotable(phone.user.display_name)}" <{phone.user.extension}>')
+            "dial",
+            interface=phone.interface,
+            number=normalised.e164,
+            tags=tags,
+            caller_id=f'"{_quotable(phone.user.display_name)}" <{phone.user.extension}>',
+        )
         return {**placed, "number": normalised.e164, "card": card}
 
     async def hang_up(self, user_id: int) -> dict[str, Any]:
@@ -173,23 +211,37 @@ class Desk:
     async def cancel_transfer(self, user_id: int) -> dict[str, Any]:
         return await self._on_my_phone(user_id, "cancel_transfer")
 
-    async def _on_my_phone(self, user_id: int, command: str, **arguments: Any,
-                           ) -> dict[str, Any]:
+    async def _on_my_phone(
+        self,
+        user_id: int,
+        command: str,
+        **arguments: Any,
+    ) -> dict[str, Any]:
         phone = await self.phone_of(user_id)
         return await self.router.run(command, interface=phone.interface, **arguments)
 
-    async def set_state(self, user_id: int, state: str, reason: str | None,
-                        queues: list[str] | None) -> dict[str, Any]:
+    async def set_state(
+        self, user_id: int, state: str, reason: str | None, queues: list[str] | None
+    ) -> dict[str, Any]:
         if state == "paused":
             async with self.db() as db:
-                codes = {e.code for e in await DictionaryService(
-                    db, clock=self.clock).entries("pause_reason", active_only=True)}
+                codes = {
+                    e.code
+                    for e in await DictionaryService(db, clock=self.clock).entries(
+                        "pause_reason", active_only=True
+                    )
+                }
             if reason not in codes:
                 raise InvalidInput("choose a pause reason from the dictionary", field="reason")
         phone = await self.phone_of(user_id)
         return await self.router.run(
-            "set_state", interface=phone.interface, state=state, reason=reason,
-            queues=queues or self.default_queues, member_name=phone.user.display_name)
+            "set_state",
+            interface=phone.interface,
+            state=state,
+            reason=reason,
+            queues=queues or self.default_queues,
+            member_name=phone.user.display_name,
+        )
 
     async def wrap_up(self, user_id: int, actor: Actor, item: WrapUp) -> Interaction:
         """The disposition and notes of a call, written on the customer; the agent's wrap-up

@@ -23,8 +23,9 @@ MISS_SECONDS = 5.0
 
 
 class AgentDirectory:
-    def __init__(self, db: async_sessionmaker, notifier: Notifier, *,
-                 refresh_seconds: float = 60.0) -> None:
+    def __init__(
+        self, db: async_sessionmaker, notifier: Notifier, *, refresh_seconds: float = 60.0
+    ) -> None:
         self.db = db
         self.notifier = notifier
         self.refresh_seconds = refresh_seconds
@@ -55,8 +56,13 @@ class AgentDirectory:
 
     async def load(self) -> None:
         async with self.db() as db:
-            rows = (await db.execute(select(User.extension, User.id).where(
-                User.extension.is_not(None), User.is_active.is_(True)))).all()
+            rows = (
+                await db.execute(
+                    select(User.extension, User.id).where(
+                        User.extension.is_not(None), User.is_active.is_(True)
+                    )
+                )
+            ).all()
         self._users = {extension: user_id for extension, user_id in rows if extension}
         self._missing.clear()
         log.info("directory.loaded", agents=len(self._users))

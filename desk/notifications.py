@@ -45,8 +45,7 @@ class BrowserMessage:
 
     def as_json(self) -> dict[str, Any]:
         # Shallow: a pop's card is already JSON-shaped; asdict() would copy it deeply.
-        return {"type": self.type,
-                **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
+        return {"type": self.type, **{f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,7 +22,11 @@ Writer = Callable[[dict[str, Any]], Awaitable[None]]
 
 class Outbox:
     def __init__(
-        self, path: Path, *, limit: int = 100_000, retry_seconds: float = 1.0,
+        self,
+        path: Path,
+        *,
+        limit: int = 100_000,
+        retry_seconds: float = 1.0,
         write_timeout: float = 10.0,
     ) -> None:
         self.path = path

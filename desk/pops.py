@@ -26,8 +26,15 @@ log = structlog.get_logger("desk.pops")
 
 
 class PopPipeline:
-    def __init__(self, *, lookups: CallerLookups, notifier: note.Notifier,
-                 directory: AgentDirectory, board: AgentBoard, region: str) -> None:
+    def __init__(
+        self,
+        *,
+        lookups: CallerLookups,
+        notifier: note.Notifier,
+        directory: AgentDirectory,
+        board: AgentBoard,
+        region: str,
+    ) -> None:
         self.lookups = lookups
         self.notifier = notifier
         self.directory = directory
@@ -41,22 +48,43 @@ class PopPipeline:
         if isinstance(event, CallOffered):
             await self._offered(event)
         elif isinstance(event, CallOfferWithdrawn):
-            await self._to_agent(event.agent_interface, note.Withdrawn(
-                call_id=event.linked_id, device_channel=event.device_channel,
-                reason=str(event.reason)))
+            await self._to_agent(
+                event.agent_interface,
+                note.Withdrawn(
+                    call_id=event.linked_id,
+                    device_channel=event.device_channel,
+                    reason=str(event.reason),
+                ),
+            )
         elif isinstance(event, CallAnswered):
-            await self._to_agent(event.agent_interface, note.Answered(
-                call_id=event.linked_id, device_channel=event.device_channel, queue=event.queue,
-                direction=str(event.direction), wait_seconds=round(event.wait_seconds, 1),
-                at=event.at))
+            await self._to_agent(
+                event.agent_interface,
+                note.Answered(
+                    call_id=event.linked_id,
+                    device_channel=event.device_channel,
+                    queue=event.queue,
+                    direction=str(event.direction),
+                    wait_seconds=round(event.wait_seconds, 1),
+                    at=event.at,
+                ),
+            )
         elif isinstance(event, CallTransferred):
-            await self._to_agent(event.agent_interface, note.Transferred(
-                call_id=event.linked_id, kind=str(event.kind), target=event.target))
+            await self._to_agent(
+                event.agent_interface,
+                note.Transferred(
+                    call_id=event.linked_id, kind=str(event.kind), target=event.target
+                ),
+            )
         elif isinstance(event, CallEnded) and event.agent_interface:
-            await self._to_agent(event.agent_interface, note.Ended(
-                call_id=event.linked_id, outcome=str(event.outcome),
-                talk_seconds=round(event.talk_seconds, 1),
-                answered=event.answered_at is not None))
+            await self._to_agent(
+                event.agent_interface,
+                note.Ended(
+                    call_id=event.linked_id,
+                    outcome=str(event.outcome),
+                    talk_seconds=round(event.talk_seconds, 1),
+                    answered=event.answered_at is not None,
+                ),
+            )
 
     async def _offered(self, event: CallOffered) -> None:
         user_id = await self.directory.resolve(event.agent_interface)
@@ -64,21 +92,33 @@ class PopPipeline:
             log.info("pop.no_agent", agent=event.agent_interface, call_id=event.linked_id)
             return
         lookup = await self.lookups.lookup(
-            caller_number=event.caller_number, restricted=event.presentation_restricted,
-            variables=dict(event.variables), region=self.region)
+            caller_number=event.caller_number,
+            restricted=event.presentation_restricted,
+            variables=dict(event.variables),
+            region=self.region,
+        )
         pop = note.Offered(
-            call_id=event.linked_id, device_channel=event.device_channel, queue=event.queue,
-            dnis=event.dnis, direction=str(event.direction),
-            caller={"number": event.caller_number, "name": event.caller_name,
-                    "withheld": event.presentation_restricted},
-            lookup=lookup.as_dict(), offered_at=event.at)
+            call_id=event.linked_id,
+            device_channel=event.device_channel,
+            queue=event.queue,
+            dnis=event.dnis,
+            direction=str(event.direction),
+            caller={
+                "number": event.caller_number,
+                "name": event.caller_name,
+                "withheld": event.presentation_restricted,
+            },
+            lookup=lookup.as_dict(),
+            offered_at=event.at,
+        )
         message = note.ToAgent.of(user_id, pop)
         # Kept only while that phone still rings: a pop answered during the lookup is not
         # shown again on reconnect (it is still sent now; the answer follows it).
         self.board.set_pop(event.agent_interface, event.device_channel, message.message)
         await self.notifier.publish(message)
-        log.info("pop.sent", agent=event.agent_interface, call_id=event.linked_id,
-                 lookup=lookup.kind)
+        log.info(
+            "pop.sent", agent=event.agent_interface, call_id=event.linked_id, lookup=lookup.kind
+        )
 
     async def _to_agent(self, interface: str, message: note.BrowserMessage) -> None:
         user_id = await self.directory.resolve(interface)
@@ -93,4 +133,5 @@ class PopPipeline:
             for offer in view.offers if view else ():
                 if offer.pop is not None:
                     self.notifier.publish_soon(
-                        note.ToAgent(user_id=message.user_id, message=offer.pop))
+                        note.ToAgent(user_id=message.user_id, message=offer.pop)
+                    )

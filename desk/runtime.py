@@ -61,10 +61,15 @@ class PbxRuntime:
 
 def link_config(settings: Settings, telephony: Telephony, account: AmiAccount) -> LinkConfig:
     return LinkConfig(
-        host=account.host, port=account.port, username=account.username,
-        secret=account.secret, events=settings.ami_events,
-        wanted_events=telephony.wanted_events, action_timeout=settings.ami_action_timeout,
-        ping_interval=settings.ami_ping_interval, ping_timeout=settings.ami_ping_timeout,
+        host=account.host,
+        port=account.port,
+        username=account.username,
+        secret=account.secret,
+        events=settings.ami_events,
+        wanted_events=telephony.wanted_events,
+        action_timeout=settings.ami_action_timeout,
+        ping_interval=settings.ami_ping_interval,
+        ping_timeout=settings.ami_ping_timeout,
         reconcile_interval=settings.ami_reconcile_seconds,
     )
 
@@ -72,14 +77,25 @@ def link_config(settings: Settings, telephony: Telephony, account: AmiAccount) -
 def call_recorder(settings: Settings, db: async_sessionmaker, clock: Clock) -> CallRecorder:
     """Call records through this instance's durable outbox. Its writer runs on every instance,
     driving or not, so that what a driver kept on disk before it stopped is written."""
-    return CallRecorder(outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
-                        db=db, clock=clock, region=settings.default_region)
+    return CallRecorder(
+        outbox=Outbox(settings.data_dir / "outbox" / "call_ends.jsonl"),
+        db=db,
+        clock=clock,
+        region=settings.default_region,
+    )
 
 
 @contextlib.asynccontextmanager
 async def driving_the_link(
-    *, settings: Settings, account: AmiAccount, db: async_sessionmaker, clock: Clock,
-    notifier: Notifier, router: CommandRouter, recorder: CallRecorder, fence: int,
+    *,
+    settings: Settings,
+    account: AmiAccount,
+    db: async_sessionmaker,
+    clock: Clock,
+    notifier: Notifier,
+    router: CommandRouter,
+    recorder: CallRecorder,
+    fence: int,
     checkpoint: Checkpoint | None,
 ) -> AsyncIterator[PbxRuntime]:
     """Connect the link and run everything behind it until the block is left. ``fence``: the
@@ -92,16 +108,27 @@ async def driving_the_link(
     directory = AgentDirectory(db, notifier)
     async with contextlib.AsyncExitStack() as stack:
         await directory.start()
-        lookups = await stack.enter_async_context(
-            caller_lookups(settings.effective_database_url))
-        pops = PopPipeline(lookups=lookups, notifier=notifier, directory=directory,
-                           board=board, region=settings.default_region)
+        lookups = await stack.enter_async_context(caller_lookups(settings.effective_database_url))
+        pops = PopPipeline(
+            lookups=lookups,
+            notifier=notifier,
+            directory=directory,
+            board=board,
+            region=settings.default_region,
+        )
         await pops.start()
-        supervision = SupervisorFeed(board=board, notifier=notifier, directory=directory,
-                                     db=db, clock=clock)
+        supervision = SupervisorFeed(
+            board=board, notifier=notifier, directory=directory, db=db, clock=clock
+        )
         await supervision.start()
-        wrapup = WrapUpKeeper(board=board, link=link, notifier=notifier, directory=directory,
-                              clock=clock, seconds=settings.wrapup_seconds)
+        wrapup = WrapUpKeeper(
+            board=board,
+            link=link,
+            notifier=notifier,
+            directory=directory,
+            clock=clock,
+            seconds=settings.wrapup_seconds,
+        )
         await wrapup.start()
         stack.callback(wrapup.stop)
 
@@ -110,18 +137,26 @@ async def driving_the_link(
             before = await _predecessors_calls(checkpoint)
             workers.start("handover", lambda: hand_over(telephony, checkpoint, before))
         workers.consume("screen-pops", telephony.subscribe(), pops.handle)
-        workers.consume("call-ends", telephony.subscribe(),
-                        functools.partial(recorder.handle, fence=fence))
+        workers.consume(
+            "call-ends", telephony.subscribe(), functools.partial(recorder.handle, fence=fence)
+        )
         workers.consume("supervision", telephony.subscribe(), supervision.handle)
         workers.every("pause-limits", settings.pause_check_seconds, supervision.check_pauses)
         workers.consume("wrap-up", telephony.subscribe(), wrapup.handle)
         workers.consume("cti-log", telephony.subscribe(), log_domain_event)
         workers.start("agent-directory", directory.run)
-        router.local = commands_of(CallControl(link=link, telephony=telephony, board=board,
-                                               clock=clock))
+        router.local = commands_of(
+            CallControl(link=link, telephony=telephony, board=board, clock=clock)
+        )
         try:
-            yield PbxRuntime(link=link, telephony=telephony, board=board,
-                             directory=directory, recorder=recorder, workers=workers)
+            yield PbxRuntime(
+                link=link,
+                telephony=telephony,
+                board=board,
+                directory=directory,
+                recorder=recorder,
+                workers=workers,
+            )
         finally:
             router.local = None
             await link.stop()
@@ -137,15 +172,21 @@ async def _predecessors_calls(checkpoint: Checkpoint) -> list[OpenCall]:
         return []
 
 
-async def hand_over(telephony: Telephony, checkpoint: Checkpoint, before: list[OpenCall],
-                    *, every: float = CHECKPOINT_SECONDS) -> None:
+async def hand_over(
+    telephony: Telephony,
+    checkpoint: Checkpoint,
+    before: list[OpenCall],
+    *,
+    every: float = CHECKPOINT_SECONDS,
+) -> None:
     """Close the predecessor's calls that ended unseen (after the first resynchronisation has
     shown what the PBX still has), then keep this driver's own open calls for a successor."""
     telephony.resynced.clear()
     await telephony.resynced.wait()
     if before:
-        gone = ended_in_the_gap(before, (c.linked_id for c in telephony.calls.open_calls()),
-                                time.time())
+        gone = ended_in_the_gap(
+            before, (c.linked_id for c in telephony.calls.open_calls()), time.time()
+        )
         log.info("handover.calls_closed", closed=len(gone), open_before=len(before))
         telephony.publish(list(gone))
         before.clear()  # a restart of this worker must not close them twice

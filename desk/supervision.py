@@ -30,8 +30,14 @@ log = structlog.get_logger("desk.supervision")
 # A call event needs no row of its own: the frame that caused it (AgentCalled, AgentConnect,
 # a Dial or Hangup of the agent's phone) also changes the agent's activity, and the board has
 # taken both before this feed sees either.
-AGENT_STATE_EVENTS = (AgentActivityChanged, AgentDeviceStateChanged, AgentJoinedQueue,
-                      AgentLeftQueue, AgentPaused, AgentUnpaused)
+AGENT_STATE_EVENTS = (
+    AgentActivityChanged,
+    AgentDeviceStateChanged,
+    AgentJoinedQueue,
+    AgentLeftQueue,
+    AgentPaused,
+    AgentUnpaused,
+)
 
 
 def agent_row(view: AgentView) -> note.AgentRow:
@@ -39,8 +45,15 @@ def agent_row(view: AgentView) -> note.AgentRow:
 
 
 class SupervisorFeed:
-    def __init__(self, *, board: AgentBoard, notifier: note.Notifier,
-                 directory: AgentDirectory, db: async_sessionmaker, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        board: AgentBoard,
+        notifier: note.Notifier,
+        directory: AgentDirectory,
+        db: async_sessionmaker,
+        clock: Clock,
+    ) -> None:
         self.board = board
         self.notifier = notifier
         self.directory = directory
@@ -61,8 +74,10 @@ class SupervisorFeed:
         if view is None or view.paused_since is None:
             self.flagged.discard(interface)
         message: note.BrowserMessage = (
-            note.AgentGone(interface=interface) if view is None or view.pbx is None
-            else agent_row(view))
+            note.AgentGone(interface=interface)
+            if view is None or view.pbx is None
+            else agent_row(view)
+        )
         await self.notifier.publish(note.ToSupervisors.of(message))
         user_id = await self.directory.resolve(interface)
         if user_id is not None:
@@ -70,8 +85,11 @@ class SupervisorFeed:
 
     async def check_pauses(self) -> None:
         """Flag pauses that outlast their reason's limit (run every few seconds)."""
-        waiting = [v for v in self.board.views()
-                   if v.paused_since is not None and v.interface not in self.flagged]
+        waiting = [
+            v
+            for v in self.board.views()
+            if v.paused_since is not None and v.interface not in self.flagged
+        ]
         if not waiting:
             return
         async with self.db() as db:
@@ -85,11 +103,22 @@ class SupervisorFeed:
                 limit = limits.get(reason)
                 if limit and paused_for > limit * 60:
                     self.flagged.add(view.interface)
-                    log.info("agent.pause_exceeded", agent=view.interface, reason=reason,
-                             minutes=round(paused_for / 60, 1))
-                    await self.notifier.publish(note.ToSupervisors.of(note.PauseExceeded(
-                        interface=view.interface, reason=reason,
-                        paused_seconds=round(paused_for), limit_seconds=limit * 60)))
+                    log.info(
+                        "agent.pause_exceeded",
+                        agent=view.interface,
+                        reason=reason,
+                        minutes=round(paused_for / 60, 1),
+                    )
+                    await self.notifier.publish(
+                        note.ToSupervisors.of(
+                            note.PauseExceeded(
+                                interface=view.interface,
+                                reason=reason,
+                                paused_seconds=round(paused_for),
+                                limit_seconds=limit * 60,
+                            )
+                        )
+                    )
                     break
 
     def _on_supervisor_tab(self, _message: note.SupervisorTabOpened) -> None:
@@ -101,5 +130,6 @@ class SupervisorFeed:
         """An agent's tab connected: it gets its own row (the state the PBX holds)."""
         for view in self.board.views():
             if view.pbx is not None and self.directory.user_for(view.interface) == (
-                    message.user_id):
+                message.user_id
+            ):
                 self.notifier.publish_soon(note.ToAgent.of(message.user_id, agent_row(view)))

@@ -34,8 +34,13 @@ class WorkerState:
         self.last_error, self.last_error_at = _describe(exc), time.time()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "restarts": self.restarts, "failures": self.failures,
-                "last_error": self.last_error, "last_error_at": self.last_error_at}
+        return {
+            "state": self.state,
+            "restarts": self.restarts,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+        }
 
 
 class Workers:
@@ -50,8 +55,9 @@ class Workers:
         state = self.states[name] = WorkerState(name)
         self._tasks.append(asyncio.create_task(self._supervise(state, run), name=name))
 
-    def consume(self, name: str, queue: asyncio.Queue[T],
-                handle: Callable[[T], Awaitable[None]]) -> None:
+    def consume(
+        self, name: str, queue: asyncio.Queue[T], handle: Callable[[T], Awaitable[None]]
+    ) -> None:
         """Take items from ``queue`` one at a time; an item whose handling fails is logged and
         counted, and the next one is taken."""
 
@@ -64,8 +70,9 @@ class Workers:
                 except Exception as exc:
                     state.failures += 1
                     state.failed(exc)
-                    log.exception("worker.item_failed", worker=name,
-                                  call_id=getattr(item, "linked_id", None))
+                    log.exception(
+                        "worker.item_failed", worker=name, call_id=getattr(item, "linked_id", None)
+                    )
 
         self.start(name, run)
 

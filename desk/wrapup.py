@@ -23,8 +23,16 @@ log = structlog.get_logger("desk.wrapup")
 
 
 class WrapUpKeeper:
-    def __init__(self, *, board: AgentBoard, link: AmiLink, notifier: note.Notifier,
-                 directory: AgentDirectory, clock: Clock, seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        board: AgentBoard,
+        link: AmiLink,
+        notifier: note.Notifier,
+        directory: AgentDirectory,
+        clock: Clock,
+        seconds: float,
+    ) -> None:
         self.board = board
         self.link = link
         self.notifier = notifier
@@ -37,8 +45,11 @@ class WrapUpKeeper:
         await self.notifier.subscribe(note.WrapUpDone, self._on_done)
 
     async def handle(self, event: DomainEvent) -> None:
-        if isinstance(event, CallEnded) and event.agent_interface and (
-                event.answered_at is not None):
+        if (
+            isinstance(event, CallEnded)
+            and event.agent_interface
+            and (event.answered_at is not None)
+        ):
             await self._begin(event.agent_interface, event.linked_id)
         elif isinstance(event, CallTransferred):  # the transferer's part is over
             await self._begin(event.agent_interface, event.linked_id)
@@ -65,8 +76,9 @@ class WrapUpKeeper:
         log.info("wrapup.started", agent=interface, call_id=call_id, seconds=self.seconds)
         user_id = await self.directory.resolve(interface)
         if user_id is not None:
-            await self.notifier.publish(note.ToAgent.of(
-                user_id, note.WrapUpStarted(call_id=call_id, seconds=self.seconds)))
+            await self.notifier.publish(
+                note.ToAgent.of(user_id, note.WrapUpStarted(call_id=call_id, seconds=self.seconds))
+            )
         self._cancel_timer(interface)
         self.timers[interface] = asyncio.create_task(self._expire(interface, call_id))
 
@@ -80,14 +92,16 @@ class WrapUpKeeper:
         self._cancel_timer(interface)
         self.board.end_wrap_up(interface, self._now())
         view = self.board.view(interface)
-        if view is None or view.pbx is None or not any(
-                q.paused and q.paused_reason == WRAPUP_REASON for q in view.pbx.queues):
+        if (
+            view is None
+            or view.pbx is None
+            or not any(q.paused and q.paused_reason == WRAPUP_REASON for q in view.pbx.queues)
+        ):
             return
         try:
             await self.link.send(actions.queue_pause(interface, False))
         except AmiError as exc:
-            log.warning("wrapup.unpause_failed", agent=interface, call_id=call_id,
-                        error=str(exc))
+            log.warning("wrapup.unpause_failed", agent=interface, call_id=call_id, error=str(exc))
             return
         log.info("wrapup.ended", agent=interface, call_id=call_id, why=why)
 
@@ -99,5 +113,6 @@ class WrapUpKeeper:
     def _on_done(self, message: note.WrapUpDone) -> None:
         for interface in list(self.timers):
             if self.directory.user_for(interface) == message.user_id:
-                background(self.end(interface, message.call_id, "disposition sent"),
-                           what="wrapup.end")
+                background(
+                    self.end(interface, message.call_id, "disposition sent"), what="wrapup.end"
+                )

@@ -34,8 +34,9 @@ from web.app import create_app
 from web.appkeys import clock_key, db_key, passwords_key
 
 T = TypeVar("T")
-BACKENDS = [b for b in os.environ.get("CALLCENTRE_TEST_DATABASES", "sqlite,postgresql").split(",")
-            if b]
+BACKENDS = [
+    b for b in os.environ.get("CALLCENTRE_TEST_DATABASES", "sqlite,postgresql").split(",") if b
+]
 PASSWORD = "correct horse battery"
 
 configure_logging("json", "WARNING")
@@ -106,9 +107,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[str]:
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         target = tmp_path / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), target)
@@ -175,14 +174,23 @@ async def client(aiohttp_client: Any, app: web.Application) -> TestClient:
 
 
 async def add_user(
-    app: web.Application, username: str, *roles: str, password: str = PASSWORD,
-    extension: str | None = None, display_name: str | None = None,
+    app: web.Application,
+    username: str,
+    *roles: str,
+    password: str = PASSWORD,
+    extension: str | None = None,
+    display_name: str | None = None,
 ) -> User:
     async with app[db_key]() as db:
         service = UserService(db, passwords=app[passwords_key], clock=app[clock_key])
         user = await service.create(
-            UserCreate(username=username, display_name=display_name or username.title(),
-                       password=password, roles=list(roles), extension=extension),
+            UserCreate(
+                username=username,
+                display_name=display_name or username.title(),
+                password=password,
+                roles=list(roles),
+                extension=extension,
+            ),
             SYSTEM,
         )
         await db.commit()
@@ -203,8 +211,12 @@ async def web_login(
 ) -> Any:
     """Sign in through the login form, as a browser does."""
     page = await client.get("/login")
-    form = {"csrf_token": csrf_from(await page.text()), "username": username,
-            "password": password, "next": "/"}
+    form = {
+        "csrf_token": csrf_from(await page.text()),
+        "username": username,
+        "password": password,
+        "next": "/",
+    }
     if remember:
         form["remember"] = "on"
     return await client.post("/login", data=form, allow_redirects=False)
@@ -212,8 +224,9 @@ async def web_login(
 
 async def api_login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Sign in through the API; returns the CSRF token for later changes."""
-    response = await client.post("/api/v1/auth/login",
-                                 json={"username": username, "password": password})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
     assert response.status == 200, await response.text()
     return (await response.json())["csrf_token"]
 

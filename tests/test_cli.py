@@ -17,29 +17,54 @@ def callcentre(
     *args: str, env: dict[str, str] | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "web.cli", *args], capture_output=True, text=True, timeout=120,
-        env={**os.environ, **(env or {})}, **kwargs,
+        [sys.executable, "-m", "web.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        **kwargs,
     )
 
 
 def env_for(database_url: str, tmp_path) -> dict[str, str]:
-    return {"CALLCENTRE_DATABASE_URL": database_url, "CALLCENTRE_DATA_DIR": str(tmp_path),
-            "CALLCENTRE_ARGON2_MEMORY_KIB": "256", "CALLCENTRE_ARGON2_TIME_COST": "1"}
+    return {
+        "CALLCENTRE_DATABASE_URL": database_url,
+        "CALLCENTRE_DATA_DIR": str(tmp_path),
+        "CALLCENTRE_ARGON2_MEMORY_KIB": "256",
+        "CALLCENTRE_ARGON2_TIME_COST": "1",
+    }
 
 
 def test_migrate_create_user_and_load_demo_data(database_url, tmp_path):
     env = env_for(database_url, tmp_path)
     migrated = callcentre("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
-    created = callcentre("create-user", "Root", "--name", "Root User", "--role", "admin",
-                         env={**env, "CALLCENTRE_NEW_PASSWORD": "a long password"})
+    created = callcentre(
+        "create-user",
+        "Root",
+        "--name",
+        "Root User",
+        "--role",
+        "admin",
+        env={**env, "CALLCENTRE_NEW_PASSWORD": "a long password"},
+    )
     assert created.returncode == 0, created.stderr
     assert "created user root" in created.stdout
-    again = callcentre("create-user", "root", "--role", "admin",
-                       env={**env, "CALLCENTRE_NEW_PASSWORD": "a long password"})
+    again = callcentre(
+        "create-user",
+        "root",
+        "--role",
+        "admin",
+        env={**env, "CALLCENTRE_NEW_PASSWORD": "a long password"},
+    )
     assert again.returncode == 1 and "taken" in again.stderr
-    bad = callcentre("create-user", "x y", "--role", "admin",
-                     env={**env, "CALLCENTRE_NEW_PASSWORD": "a long password"})
+    bad = callcentre(
+        "create-user",
+        "x y",
+        "--role",
+        "admin",
+        env={**env, "CALLCENTRE_NEW_PASSWORD": "a long password"},
+    )
     assert bad.returncode == 2 and "username" in bad.stderr
     demo = callcentre("load-demo-data", env=env)
     assert demo.returncode == 0, demo.stderr
@@ -51,8 +76,16 @@ async def test_the_demo_starts_on_embedded_defaults_and_its_printed_users_log_in
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTRE_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", "demo", "--port", str(port), "--data-dir",
-        str(tmp_path / "demo"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "web.cli",
+        "demo",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "demo"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env=env,
     )
     try:
@@ -70,8 +103,10 @@ async def test_the_demo_starts_on_embedded_defaults_and_its_printed_users_log_in
             printed = (await asyncio.wait_for(process.stdout.read(2000), 5)).decode()
             match = re.search(r"admin\s+(\S+)\s+admin", printed)
             assert match, printed
-            async with http.post(f"http://127.0.0.1:{port}/api/v1/auth/login",
-                                 json={"username": "admin", "password": match.group(1)}) as r:
+            async with http.post(
+                f"http://127.0.0.1:{port}/api/v1/auth/login",
+                json={"username": "admin", "password": match.group(1)},
+            ) as r:
                 assert r.status == 200
                 assert (await r.json())["user"]["roles"] == ["admin"]
     finally:
@@ -81,7 +116,8 @@ async def test_the_demo_starts_on_embedded_defaults_and_its_printed_users_log_in
 
 def test_serve_on_a_database_that_was_never_migrated_says_what_to_run(tmp_path):
     env = env_for(f"sqlite+aiosqlite:///{tmp_path}/fresh.db", tmp_path)
-    served = callcentre("serve", env={**env, "CALLCENTRE_PORT": str(free_port()),
-                                      "CALLCENTRE_PBX": "none"})
+    served = callcentre(
+        "serve", env={**env, "CALLCENTRE_PORT": str(free_port()), "CALLCENTRE_PBX": "none"}
+    )
     assert served.returncode == 2
     assert "callcentre migrate" in served.stderr and "Traceback" not in served.stderr

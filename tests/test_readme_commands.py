@@ -72,7 +72,12 @@ def test_optional_parts_are_dropped_or_kept_and_comments_cut() -> None:
     line = 'callcentre create-user NAME --role a [--role ...] [--name "Full Name"]  # note [x]'
     assert command_tokens(line, optional=False) == ["create-user", "NAME", "--role", "a"]
     assert command_tokens(line, optional=True) == [
-        "create-user", "NAME", "--role", "a", "--name", "Full Name"
+        "create-user",
+        "NAME",
+        "--role",
+        "a",
+        "--name",
+        "Full Name",
     ]
 
 
@@ -156,7 +161,9 @@ def _start(tokens: list[str], folder: Path) -> Started:
     output = folder / "output"
     with output.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", *tokens], stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "web.cli", *tokens],
+            stdout=out,
+            stderr=subprocess.STDOUT,
             env={**os.environ, **env},
         )
     return Started(tokens, process, is_up, output)

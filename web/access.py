@@ -34,8 +34,6 @@ def requires(permission: str) -> Callable[[F], F]:
 
 def access_of(request: web.Request) -> str:
     match = request.match_info
-    if match.http_exception is not None or isinstance(
-        match.route.resource, web.StaticResource
-    ):
+    if match.http_exception is not None or isinstance(match.route.resource, web.StaticResource):
         return PUBLIC
     return getattr(match.handler, "access", LOGGED_IN)

@@ -78,7 +78,8 @@ def create_app(
     app[secret_key] = settings.effective_secret_key()
     app[metrics_key] = Metrics()
     app[passwords_key] = Passwords(
-        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
     )
     app[session_policy_key] = SessionPolicy(
@@ -93,7 +94,8 @@ def create_app(
     )
 
     aiohttp_jinja2.setup(
-        app, loader=jinja2.FileSystemLoader(HERE / "templates"),
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
@@ -140,8 +142,10 @@ async def _refuse_an_old_schema(engine: AsyncEngine) -> None:
     head = head_revision()
     if current != head:
         await engine.dispose()
-        raise SchemaBehind(f"the database is at migration {current or 'none'}, this version "
-                           f"needs {head}: run `callcentre migrate` (or `serve --migrate`)")
+        raise SchemaBehind(
+            f"the database is at migration {current or 'none'}, this version "
+            f"needs {head}: run `callcentre migrate` (or `serve --migrate`)"
+        )
 
 
 class SchemaBehind(RuntimeError):
@@ -156,16 +160,22 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(notifier=notifier, metrics=app[metrics_key])
     await hub.start()
     # Commands go to the instance driving the PBX link; only through Redis can that be another.
-    router = CommandRouter(notifier, forward=bus.kind == "redis",
-                           deadline=settings.command_deadline)
+    router = CommandRouter(
+        notifier, forward=bus.kind == "redis", deadline=settings.command_deadline
+    )
     await router.start()
     app[bus_key] = bus
     app[notifier_key] = notifier
     app[hub_key] = hub
     app[desk_key] = Desk(
-        db=app[db_key], clock=app[clock_key], notifier=notifier, router=router,
-        region=settings.default_region, interface_template=settings.agent_interface,
-        default_queues=settings.agent_default_queues)
+        db=app[db_key],
+        clock=app[clock_key],
+        notifier=notifier,
+        router=router,
+        region=settings.default_region,
+        interface_template=settings.agent_interface,
+        default_queues=settings.agent_default_queues,
+    )
 
     async def over_among(ids: list[str]) -> dict[str, str]:
         async with app[db_key]() as db:

@@ -24,7 +24,7 @@ from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
 from crm_core.uow import UnitOfWork
 from crm_core.users import UserService
-from cti.simulator import __main__ as simulator_cli
+from pbxsim import __main__ as simulator_cli
 from web.app import SchemaBehind, create_app
 from web.inputs import BadInput, validate
 
@@ -32,8 +32,11 @@ log = structlog.get_logger("cli")
 
 
 def _passwords(settings: Settings) -> Passwords:
-    return Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
-                     parallelism=settings.argon2_parallelism)
+    return Passwords(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
 
 
 async def _migrate(settings: Settings) -> None:
@@ -50,8 +53,9 @@ async def _load_demo(settings: Settings) -> list:
     engine = create_engine(settings.effective_database_url)
     try:
         async with UnitOfWork(session_factory(engine)) as uow:
-            users = await load_demo_users(uow.session, passwords=_passwords(settings),
-                                          clock=utc_now)
+            users = await load_demo_users(
+                uow.session, passwords=_passwords(settings), clock=utc_now
+            )
             created = await load_demo_customers(uow.session, clock=utc_now)
             await uow.commit()
         if created:
@@ -89,8 +93,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     users = asyncio.run(_load_demo(settings))
     url = f"http://{settings.host}:{settings.port}"
-    lines = [f"\nCall-centre CRM demo on {url}  (data in {settings.data_dir.resolve()})",
-             "Demo users (user name / password / roles):"]
+    lines = [
+        f"\nCall-centre CRM demo on {url}  (data in {settings.data_dir.resolve()})",
+        "Demo users (user name / password / roles):",
+    ]
     for demo, _new in users:
         lines.append(f"  {demo.username:<10} {demo.password:<22} {', '.join(demo.roles)}")
     print("\n".join(lines) + "\n", flush=True)
@@ -120,11 +126,16 @@ def cmd_load_demo_data(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     password = os.environ.get("CALLCENTRE_NEW_PASSWORD") or getpass.getpass("Password: ")
     try:
-        data = validate(UserCreate, {
-            "username": args.username, "display_name": args.name or args.username,
-            "password": password, "roles": args.role or [],
-            **({"extension": args.extension} if args.extension else {}),
-        })
+        data = validate(
+            UserCreate,
+            {
+                "username": args.username,
+                "display_name": args.name or args.username,
+                "password": password,
+                "roles": args.role or [],
+                **({"extension": args.extension} if args.extension else {}),
+            },
+        )
         user_id = asyncio.run(_create_user(settings, data))
     except BadInput as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -153,9 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=None)
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(
-        func=cmd_migrate)
+        func=cmd_migrate
+    )
     sub.add_parser("load-demo-data", help="create the demo users").set_defaults(
-        func=cmd_load_demo_data)
+        func=cmd_load_demo_data
+    )
     create = sub.add_parser(
         "create-user", help="create a user (password from CALLCENTRE_NEW_PASSWORD or a prompt)"
     )
@@ -165,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--extension", help="phone extension")
     create.set_defaults(func=cmd_create_user)
     simulator = sub.add_parser(
-        "simulator", help="run the PBX simulator alone (AMI over TCP)",
+        "simulator",
+        help="run the PBX simulator alone (AMI over TCP)",
         description=simulator_cli.DESCRIPTION,
     )
     simulator_cli.add_arguments(simulator)

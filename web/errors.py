@@ -68,10 +68,18 @@ def problem_of(exc: DomainError | web.HTTPException) -> Problem:
             headers["Retry-After"] = str(exc.retry_after_seconds)
         # A code missing from the table is a bug (tests/web/test_error_model.py looks); 400
         # is the least wrong answer meanwhile.
-        return Problem(STATUS.get(exc.code, 400), exc.code, exc.message, dict(exc.fields),
-                       exc.details(), headers)
+        return Problem(
+            STATUS.get(exc.code, 400),
+            exc.code,
+            exc.message,
+            dict(exc.fields),
+            exc.details(),
+            headers,
+        )
     return Problem(
-        exc.status, code_for_status(exc.status), exc.reason,
+        exc.status,
+        code_for_status(exc.status),
+        exc.reason,
         headers={k: v for k, v in exc.headers.items() if k in KEPT_HEADERS},
     )
 

@@ -125,8 +125,9 @@ class Hub:
         for session_id in session_ids:
             for conn in list(self.by_session.get(session_id, ())):
                 log.info("ws.session_ended", user=conn.username, reason=reason)
-                self.send(conn, {"type": "session.ended", "reason": reason},
-                          then_close=SESSION_OVER)
+                self.send(
+                    conn, {"type": "session.ended", "reason": reason}, then_close=SESSION_OVER
+                )
 
     def _on_agent_event(self, envelope: note.ToAgent) -> None:
         for conn in list(self.by_user.get(envelope.user_id, ())):
@@ -156,8 +157,9 @@ class Hub:
             return  # the browser went away; the reader side detaches
 
 
-async def announce_sessions_ended(notifier: note.Notifier, session_ids: list[str],
-                                  reason: str) -> None:
+async def announce_sessions_ended(
+    notifier: note.Notifier, session_ids: list[str], reason: str
+) -> None:
     """Tell every instance to close these sessions' sockets (their pages show the login)."""
     if session_ids:
         await notifier.publish(note.SessionsEnded(session_ids=session_ids, reason=reason))

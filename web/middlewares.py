@@ -49,11 +49,19 @@ def is_api(request: web.Request) -> bool:
 def error_response(request: web.Request, problem: Problem) -> web.StreamResponse:
     """The API's one JSON shape, or the error page."""
     if is_api(request):
-        return web.json_response(problem.body(), status=problem.status,
-                                 headers=problem.headers or None)
-    response = render(request, "error.html", {
-        "status": problem.status, "message": problem.message, "fields": problem.fields,
-    }, status=problem.status)
+        return web.json_response(
+            problem.body(), status=problem.status, headers=problem.headers or None
+        )
+    response = render(
+        request,
+        "error.html",
+        {
+            "status": problem.status,
+            "message": problem.message,
+            "fields": problem.fields,
+        },
+        status=problem.status,
+    )
     response.headers.update(problem.headers)
     return response
 
@@ -84,8 +92,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         metrics.http_requests.labels(request.method, route, str(status)).inc()
         metrics.http_seconds.labels(route).observe(elapsed)
         if not route.startswith("/static"):
-            log.info("http.request", method=request.method, path=request.path,
-                     status=status, duration_ms=round(elapsed * 1000, 2))
+            log.info(
+                "http.request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
 
 
 async def _handle_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -113,7 +126,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if token and len(token) <= 128:
         async with UnitOfWork(request.app[db_key]) as uow:
             found = await sessions.resolve(
-                uow.session, token, now=request.app[clock_key](),
+                uow.session,
+                token,
+                now=request.app[clock_key](),
                 policy=request.app[session_policy_key],
             )
             # Keeps the session's touch (or its end on expiry); ending a read-only
@@ -122,9 +137,13 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if found is not None:
         row, user = found
         request[principal_key] = Principal(
-            user_id=user.id, username=user.username, display_name=user.display_name,
-            roles=tuple(user.role_names), permissions=user.permissions,
-            session_id=row.id, csrf_token=row.csrf_token,
+            user_id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            roles=tuple(user.role_names),
+            permissions=user.permissions,
+            session_id=row.id,
+            csrf_token=row.csrf_token,
         )
         structlog.contextvars.bind_contextvars(user=user.username)
 
@@ -172,6 +191,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         request, given
     )
     if not ok:
-        raise Forbidden("the form has expired or came from another site; "
-                        "reload the page and try again")
+        raise Forbidden(
+            "the form has expired or came from another site; reload the page and try again"
+        )
     return await handler(request)

@@ -45,8 +45,11 @@ def _users(request: web.Request, db: AsyncSession) -> UserService:
 
 def _logins(request: web.Request, db: AsyncSession) -> LoginService:
     return LoginService(
-        db, passwords=request.app[passwords_key], clock=request.app[clock_key],
-        policy=request.app[session_policy_key], limits=request.app[login_limits_key],
+        db,
+        passwords=request.app[passwords_key],
+        clock=request.app[clock_key],
+        policy=request.app[session_policy_key],
+        limits=request.app[login_limits_key],
     )
 
 
@@ -55,8 +58,11 @@ async def login(request: web.Request, data: LoginInput) -> LoggedIn:
     async with _uow(request) as uow:
         try:
             done = await _logins(request, uow.session).login(
-                data.username, data.password, remember=data.remember,
-                client_ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""),
+                data.username,
+                data.password,
+                remember=data.remember,
+                client_ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
             )
         except (BadCredentials, LoginThrottled) as exc:
             # The refusal is recorded (attempt and audit row): throttling counts those, so
@@ -109,9 +115,7 @@ async def update_user(request: web.Request, user_id: int, data: UserUpdate) -> U
 
 async def reset_password(request: web.Request, user_id: int, password: str) -> None:
     async with _uow(request) as uow:
-        ended = await _users(request, uow.session).reset_password(
-            user_id, password, actor(request)
-        )
+        ended = await _users(request, uow.session).reset_password(user_id, password, actor(request))
         await uow.commit()
     await announce_sessions_ended(request.app[notifier_key], ended, "password_reset")
 
@@ -132,9 +136,7 @@ async def set_role_permissions(request: web.Request, name: str, permissions: lis
 
 async def dictionary_entries(request: web.Request, category: str) -> list[DictionaryEntry]:
     async with _uow(request) as uow:
-        return await DictionaryService(uow.session, clock=request.app[clock_key]).entries(
-            category
-        )
+        return await DictionaryService(uow.session, clock=request.app[clock_key]).entries(category)
 
 
 async def create_dictionary_entry(

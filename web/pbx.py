@@ -59,18 +59,30 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
             simulator = await start_simulator(settings)
             stack.push_async_callback(simulator.close)
             app[simulator_key] = simulator
-            account = AmiAccount(simulator.host, simulator.port, simulator.username,
-                                 simulator.secret)
+            account = AmiAccount(
+                simulator.host, simulator.port, simulator.username, simulator.secret
+            )
         else:
-            account = AmiAccount(settings.ami_host, settings.ami_port, settings.ami_username,
-                                 settings.ami_secret.get_secret_value())
+            account = AmiAccount(
+                settings.ami_host,
+                settings.ami_port,
+                settings.ami_username,
+                settings.ami_secret.get_secret_value(),
+            )
 
         @contextlib.asynccontextmanager
         async def drive(token: int) -> AsyncIterator[None]:
             async with driving_the_link(
-                    settings=settings, account=account, db=app[db_key], clock=app[clock_key],
-                    notifier=app[notifier_key], router=app[desk_key].router,
-                    recorder=recorder, fence=token, checkpoint=checkpoint) as runtime:
+                settings=settings,
+                account=account,
+                db=app[db_key],
+                clock=app[clock_key],
+                notifier=app[notifier_key],
+                router=app[desk_key].router,
+                recorder=recorder,
+                fence=token,
+                checkpoint=checkpoint,
+            ) as runtime:
                 collector = LinkCollector(runtime)
                 app[metrics_key].registry.register(collector)
                 side.runtime = runtime
@@ -96,8 +108,10 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _lease(settings: Settings, account: AmiAccount,
-                 ) -> AsyncIterator[tuple[Lease, Checkpoint | None]]:
+async def _lease(
+    settings: Settings,
+    account: AmiAccount,
+) -> AsyncIterator[tuple[Lease, Checkpoint | None]]:
     """One lease per AMI link, with the driver's open calls beside it, in Redis when instances
     share one; else this instance's own."""
     name = f"pbx:{account.host}:{account.port}"
@@ -119,17 +133,24 @@ def pbx_status(app: web.Application) -> dict[str, object] | None:
     if leadership is None:
         return None
     status: dict[str, object] = {
-        "kind": app[settings_key].pbx, "role": "driver" if leadership.leading else "standby",
-        "lease": leadership.lease.name, "token": leadership.token,
-        "elected_at": leadership.elected_at, "terms": leadership.terms,
+        "kind": app[settings_key].pbx,
+        "role": "driver" if leadership.leading else "standby",
+        "lease": leadership.lease.name,
+        "token": leadership.token,
+        "elected_at": leadership.elected_at,
+        "terms": leadership.terms,
         "outbox_workers": side.workers.status(),
     }
     runtime = side.runtime
     if runtime is None:  # standing by: healthy as long as the lease can be watched
         return {"ok": True, **status}
-    return {**status, "ok": runtime.link.connected, **runtime.link.status.as_dict(time.time()),
-            "workers": runtime.workers.status(),
-            "dropped_events": runtime.telephony.dropped_events}
+    return {
+        **status,
+        "ok": runtime.link.connected,
+        **runtime.link.status.as_dict(time.time()),
+        "workers": runtime.workers.status(),
+        "dropped_events": runtime.telephony.dropped_events,
+    }
 
 
 class LinkCollector(Collector):
@@ -141,29 +162,46 @@ class LinkCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         status = self.runtime.link.status
         telephony = self.runtime.telephony
-        yield GaugeMetricFamily("callcentre_ami_connected", "1 while the AMI link is up",
-                                value=int(status.connected))
-        yield CounterMetricFamily("callcentre_ami_reconnects", "AMI reconnections",
-                                  value=status.reconnects)
-        yield CounterMetricFamily("callcentre_ami_events", "AMI events received",
-                                  value=status.events)
-        yield GaugeMetricFamily("callcentre_ami_events_per_second",
-                                "AMI events per second (last 10 s)",
-                                value=status.events_per_second(time.time()))
-        yield CounterMetricFamily("callcentre_ami_bad_frames", "AMI frames that made no sense",
-                                  value=status.bad_frames)
-        yield CounterMetricFamily("callcentre_ami_unmatched_responses",
-                                  "AMI responses to no action of ours",
-                                  value=status.unmatched_responses)
-        yield CounterMetricFamily("callcentre_ami_resyncs", "AMI resynchronisations",
-                                  value=status.resyncs)
-        yield GaugeMetricFamily("callcentre_calls_tracked", "Calls followed by the state machine",
-                                value=telephony.calls.tracked_call_count)
-        yield CounterMetricFamily("callcentre_domain_events", "Domain events produced",
-                                  value=telephony.domain_events)
-        yield CounterMetricFamily("callcentre_domain_events_dropped",
-                                  "Domain events a lagging consumer lost",
-                                  value=telephony.dropped_events)
-        yield CounterMetricFamily("callcentre_worker_restarts",
-                                  "Restarts of background workers after a failure",
-                                  value=self.runtime.workers.restarts)
+        yield GaugeMetricFamily(
+            "callcentre_ami_connected", "1 while the AMI link is up", value=int(status.connected)
+        )
+        yield CounterMetricFamily(
+            "callcentre_ami_reconnects", "AMI reconnections", value=status.reconnects
+        )
+        yield CounterMetricFamily(
+            "callcentre_ami_events", "AMI events received", value=status.events
+        )
+        yield GaugeMetricFamily(
+            "callcentre_ami_events_per_second",
+            "AMI events per second (last 10 s)",
+            value=status.events_per_second(time.time()),
+        )
+        yield CounterMetricFamily(
+            "callcentre_ami_bad_frames", "AMI frames that made no sense", value=status.bad_frames
+        )
+        yield CounterMetricFamily(
+            "callcentre_ami_unmatched_responses",
+            "AMI responses to no action of ours",
+            value=status.unmatched_responses,
+        )
+        yield CounterMetricFamily(
+            "callcentre_ami_resyncs", "AMI resynchronisations", value=status.resyncs
+        )
+        yield GaugeMetricFamily(
+            "callcentre_calls_tracked",
+            "Calls followed by the state machine",
+            value=telephony.calls.tracked_call_count,
+        )
+        yield CounterMetricFamily(
+            "callcentre_domain_events", "Domain events produced", value=telephony.domain_events
+        )
+        yield CounterMetricFamily(
+            "callcentre_domain_events_dropped",
+            "Domain events a lagging consumer lost",
+            value=telephony.dropped_events,
+        )
+        yield CounterMetricFamily(
+            "callcentre_worker_restarts",
+            "Restarts of background workers after a failure",
+            value=self.runtime.workers.restarts,
+        )

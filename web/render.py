@@ -22,14 +22,23 @@ class MenuItem:
 # The functions a user can reach; each page appears only to those whose role allows it.
 # Later features add their pages here.
 MENU: tuple[MenuItem, ...] = (
-    MenuItem("Agent desktop", "/agent", "calls.handle",
-             "Go ready, take calls with the caller on screen"),
-    MenuItem("Agents live", "/supervisor", "campaigns.monitor",
-             "Every agent's state and call, as it changes"),
+    MenuItem(
+        "Agent desktop", "/agent", "calls.handle", "Go ready, take calls with the caller on screen"
+    ),
+    MenuItem(
+        "Agents live",
+        "/supervisor",
+        "campaigns.monitor",
+        "Every agent's state and call, as it changes",
+    ),
     MenuItem("Users", "/admin/users", "users.admin", "Create, disable and edit users"),
     MenuItem("Roles", "/admin/roles", "roles.admin", "Which role may do what"),
-    MenuItem("Data dictionary", "/admin/dictionary", "dictionary.admin",
-             "Levels, regions, dispositions, pause reasons …"),
+    MenuItem(
+        "Data dictionary",
+        "/admin/dictionary",
+        "dictionary.admin",
+        "Levels, regions, dispositions, pause reasons …",
+    ),
     MenuItem("Audit trail", "/admin/audit", "audit.read", "Who changed what, and when"),
     MenuItem("API", "/api/docs", None, "The JSON API and its OpenAPI document"),
 )
@@ -42,7 +51,10 @@ def menu_for(who: Principal | None) -> list[MenuItem]:
 
 
 def render(
-    request: web.Request, template: str, context: dict[str, Any] | None = None, *,
+    request: web.Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
     status: int = 200,
 ) -> web.Response:
     who = principal(request)

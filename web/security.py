@@ -39,8 +39,13 @@ def set_session_cookie(
     request: web.Request, response: web.StreamResponse, token: str, max_age: int | None
 ) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="Lax",
-        secure=is_secure(request), path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=is_secure(request),
+        path="/",
     )
 
 
@@ -54,8 +59,12 @@ def prelogin_token(request: web.Request, response: web.StreamResponse) -> str:
     if not seed or len(seed) > 100:
         seed = secrets.token_urlsafe(24)
         response.set_cookie(
-            PRELOGIN_COOKIE, seed, httponly=True, samesite="Strict",
-            secure=is_secure(request), path="/",
+            PRELOGIN_COOKIE,
+            seed,
+            httponly=True,
+            samesite="Strict",
+            secure=is_secure(request),
+            path="/",
         )
     return _sign(request, seed)
 

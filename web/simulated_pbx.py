@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from config.settings import Settings
 from crm_core.demo import DEMO_CUSTOMERS, DEMO_USERS, demo_customer
-from cti.simulator import AmiUser, CallerId, Demo, Simulator, scenario_named, serve
+from pbxsim import AmiUser, CallerId, Demo, Simulator, scenario_named, serve
 
 AMI_CLASSES = "system,call,agent,user,config,reporting,originate"
 
@@ -29,12 +29,20 @@ class RunningSimulator:
 def demo_scenario() -> Demo:
     """Calls keep coming for the demo agents. Until agents go ready from their desktop, the
     scenario puts their phones in the queue itself so that calls are answered."""
-    extensions = tuple(u.extension for u in DEMO_USERS
-                       if u.extension and "inbound_agent" in u.roles)
-    known = tuple(CallerId(number, name) for name, number, _, _ in
-                  (demo_customer(n) for n in range(0, DEMO_CUSTOMERS, 7)))
-    return Demo(extensions=extensions, queue="sales", calls_per_minute=6.0, add_agents=True,
-                known_callers=known)
+    extensions = tuple(
+        u.extension for u in DEMO_USERS if u.extension and "inbound_agent" in u.roles
+    )
+    known = tuple(
+        CallerId(number, name)
+        for name, number, _, _ in (demo_customer(n) for n in range(0, DEMO_CUSTOMERS, 7))
+    )
+    return Demo(
+        extensions=extensions,
+        queue="sales",
+        calls_per_minute=6.0,
+        add_agents=True,
+        known_callers=known,
+    )
 
 
 async def start_simulator(settings: Settings) -> RunningSimulator:
@@ -43,7 +51,13 @@ async def start_simulator(settings: Settings) -> RunningSimulator:
     name = settings.simulator_scenario
     scenario = demo_scenario() if name == "demo" else scenario_named(name) if name else None
     host = "127.0.0.1"
-    simulator = await serve(host, settings.ami_port, scenario=scenario,
-                            seed=settings.simulator_seed, speed=settings.simulator_speed,
-                            users=[user], mode="pjsip")
+    simulator = await serve(
+        host,
+        settings.ami_port,
+        scenario=scenario,
+        seed=settings.simulator_seed,
+        speed=settings.simulator_speed,
+        users=[user],
+        mode="pjsip",
+    )
     return RunningSimulator(simulator, host, simulator.port, settings.ami_username, secret)

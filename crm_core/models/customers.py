@@ -32,7 +32,8 @@ class Customer(Base):
     # read with queries (the card), never loaded with the customer.
     orders: Mapped[list[Order]] = relationship(cascade="all, delete-orphan", lazy="raise")
     service_requests: Mapped[list[ServiceRequest]] = relationship(
-        cascade="all, delete-orphan", lazy="raise")
+        cascade="all, delete-orphan", lazy="raise"
+    )
 
 
 class Contact(Base):
@@ -61,7 +62,8 @@ class PhoneNumber(Base):
     )
     # Indexed: loading a contact's numbers, and deleting a contact, must not scan every number.
     contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
     raw: Mapped[str] = mapped_column(String(64))  # as entered, for display
     e164: Mapped[str] = mapped_column(String(20), index=True)
     label: Mapped[str] = mapped_column(String(32), default="")
@@ -109,7 +111,8 @@ class Interaction(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"))  # None: a caller never identified
+        ForeignKey("customers.id", ondelete="CASCADE")
+    )  # None: a caller never identified
     call_linked_id: Mapped[str | None] = mapped_column(String(64), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16))  # call, note

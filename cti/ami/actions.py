@@ -89,27 +89,52 @@ def originate(
     if (application is None) == (context is None or exten is None):
         raise ValueError("originate needs either context+exten or application")
     base = action(
-        "Originate", Channel=channel, Context=context, Exten=exten,
-        Priority=priority if application is None else None, Application=application,
-        Data=data, CallerID=caller_id, Timeout=timeout_ms, Account=account,
-        ChannelId=channel_id or new_channel_id(), OtherChannelId=other_channel_id, Async=True,
+        "Originate",
+        Channel=channel,
+        Context=context,
+        Exten=exten,
+        Priority=priority if application is None else None,
+        Application=application,
+        Data=data,
+        CallerID=caller_id,
+        Timeout=timeout_ms,
+        Account=account,
+        ChannelId=channel_id or new_channel_id(),
+        OtherChannelId=other_channel_id,
+        Async=True,
     )
     return with_variables(base, variables or {})
 
 
-def queue_add(queue: str, interface: str, *, member_name: str | None = None,
-              state_interface: str | None = None, paused: bool = False,
-              reason: str | None = None, penalty: int | None = None) -> Action:
-    return action("QueueAdd", Queue=queue, Interface=interface, MemberName=member_name,
-                  StateInterface=state_interface, Paused=paused, Reason=reason, Penalty=penalty)
+def queue_add(
+    queue: str,
+    interface: str,
+    *,
+    member_name: str | None = None,
+    state_interface: str | None = None,
+    paused: bool = False,
+    reason: str | None = None,
+    penalty: int | None = None,
+) -> Action:
+    return action(
+        "QueueAdd",
+        Queue=queue,
+        Interface=interface,
+        MemberName=member_name,
+        StateInterface=state_interface,
+        Paused=paused,
+        Reason=reason,
+        Penalty=penalty,
+    )
 
 
 def queue_remove(queue: str, interface: str) -> Action:
     return action("QueueRemove", Queue=queue, Interface=interface)
 
 
-def queue_pause(interface: str, paused: bool, *, queue: str | None = None,
-                reason: str | None = None) -> Action:
+def queue_pause(
+    interface: str, paused: bool, *, queue: str | None = None, reason: str | None = None
+) -> Action:
     return action("QueuePause", Interface=interface, Paused=paused, Queue=queue, Reason=reason)
 
 
@@ -134,8 +159,10 @@ def blind_transfer(channel: str, *, context: str, exten: str) -> Action:
     exten@context; the agent's channel is hung up. Answered once done: ``Transfer succeeded``,
     or an error (``Transfer invalid`` when the channel is not bridged with one other party)."""
     return action(
-        "BlindTransfer", Channel=_required("Channel", channel),
-        Context=_required("Context", context), Exten=_required("Exten", exten),
+        "BlindTransfer",
+        Channel=_required("Channel", channel),
+        Context=_required("Context", context),
+        Exten=_required("Exten", exten),
     )
 
 
@@ -145,8 +172,10 @@ def atxfer(channel: str, *, context: str, exten: str) -> Action:
     ``cancel_atxfer`` goes back to the customer. Answered at once (the feature DTMF is queued);
     the transfer itself shows in events."""
     return action(
-        "Atxfer", Channel=_required("Channel", channel),
-        Context=_required("Context", context), Exten=_required("Exten", exten),
+        "Atxfer",
+        Channel=_required("Channel", channel),
+        Context=_required("Context", context),
+        Exten=_required("Exten", exten),
     )
 
 

@@ -189,7 +189,9 @@ class AmiFrameParser:
     """
 
     def __init__(
-        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        self,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         wanted_events: frozenset[str] | None = None,
     ) -> None:
         """``wanted_events``: when given, events of other names are dropped before they are
@@ -281,8 +283,9 @@ class AmiFrameParser:
                 body_end = found.start()
                 if body_end > start and buffer[body_end - 1] == 0x0D:  # CR of the last line
                     body_end -= 1
-                if body_end > start and not (wanted is not None
-                                             and self._unwanted(buffer, start, body_end, wanted)):
+                if body_end > start and not (
+                    wanted is not None and self._unwanted(buffer, start, body_end, wanted)
+                ):
                     frames.append(self._decode(buffer[start:body_end], end - start))
                 # else: a stray blank line between messages carries nothing
             start = end

@@ -92,16 +92,24 @@ class LinkStatus:
 
     def as_dict(self, now: float) -> dict[str, Any]:
         return {
-            "connected": self.connected, "since": self.since, "reconnects": self.reconnects,
-            "last_error": self.last_error, "events": self.events,
-            "events_per_second": self.events_per_second(now), "bad_frames": self.bad_frames,
-            "unmatched_responses": self.unmatched_responses, "resyncs": self.resyncs,
+            "connected": self.connected,
+            "since": self.since,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+            "events": self.events,
+            "events_per_second": self.events_per_second(now),
+            "bad_frames": self.bad_frames,
+            "unmatched_responses": self.unmatched_responses,
+            "resyncs": self.resyncs,
         }
 
 
 class AmiLink:
     def __init__(
-        self, config: LinkConfig, listener: LinkListener, *,
+        self,
+        config: LinkConfig,
+        listener: LinkListener,
+        *,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -165,8 +173,10 @@ class AmiLink:
         tasks: list[asyncio.Task[None]] = []
         try:
             response = await self._send(
-                protocol, actions.action("Login", Username=config.username, Secret=config.secret,
-                                         Events=config.events),
+                protocol,
+                actions.action(
+                    "Login", Username=config.username, Secret=config.secret, Events=config.events
+                ),
                 timeout=config.connect_timeout,
             )
             if not response.success:
@@ -252,7 +262,11 @@ class AmiLink:
         return answer
 
     async def _send(
-        self, protocol: FramedProtocol, action: Action, *, timeout: float | None,
+        self,
+        protocol: FramedProtocol,
+        action: Action,
+        *,
+        timeout: float | None,
         as_list: bool = False,
     ) -> Any:
         seconds = timeout or self.config.action_timeout
@@ -312,14 +326,21 @@ class AmiLink:
 
     def on_bad_frame(self, frame: Frame) -> None:
         self.status.bad_frames += 1
-        log.warning("ami.bad_frame", size=frame.raw_size, oversized=frame.oversized,
-                    problems=list(frame.problems)[:3],
-                    sample=repr(frame.headers)[:RAW_SAMPLE])
+        log.warning(
+            "ami.bad_frame",
+            size=frame.raw_size,
+            oversized=frame.oversized,
+            problems=list(frame.problems)[:3],
+            sample=repr(frame.headers)[:RAW_SAMPLE],
+        )
 
     def on_unmatched_response(self, frame: Frame) -> None:
         self.status.unmatched_responses += 1
-        log.info("ami.unmatched_response", action_id=(frame.action_id or "")[:64],
-                 response=frame.name[:32])
+        log.info(
+            "ami.unmatched_response",
+            action_id=(frame.action_id or "")[:64],
+            response=frame.name[:32],
+        )
 
     def on_connection_lost(self, exc: BaseException | None) -> None:
         self._declare_lost(f"connection lost: {exc}" if exc else "connection closed by the PBX")

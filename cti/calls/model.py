@@ -75,14 +75,32 @@ class _Offer:
     ``via_queue``: rung by a queue (AgentCalled / AgentConnect report it), else by Dial()."""
 
     __slots__ = (
-        "agent_interface", "answered", "calling_uniqueid", "completed", "device_channel",
-        "device_uniqueid", "kind", "member_name", "offered_at", "open", "queue", "via_queue",
+        "agent_interface",
+        "answered",
+        "calling_uniqueid",
+        "completed",
+        "device_channel",
+        "device_uniqueid",
+        "kind",
+        "member_name",
+        "offered_at",
+        "open",
+        "queue",
+        "via_queue",
     )
 
     def __init__(
-        self, device_uniqueid: str, device_channel: str, agent: str, member: str, *,
-        kind: str = QUEUE_RING, queue: str = "", via_queue: bool = True,
-        calling_uniqueid: str = "", offered_at: float = 0.0,
+        self,
+        device_uniqueid: str,
+        device_channel: str,
+        agent: str,
+        member: str,
+        *,
+        kind: str = QUEUE_RING,
+        queue: str = "",
+        via_queue: bool = True,
+        calling_uniqueid: str = "",
+        offered_at: float = 0.0,
     ) -> None:
         self.device_uniqueid = device_uniqueid
         self.device_channel = device_channel

@@ -72,7 +72,8 @@ def _withdrawal_reason(call: _Call, offer: _Offer, status: str) -> WithdrawalRea
     if offer.kind == QUEUE_RING and call.any_member_answered:
         return WithdrawalReason.ANSWERED_ELSEWHERE
     if any(
-        channel.hangup_requested for uniqueid, channel in call.channels.items()
+        channel.hangup_requested
+        for uniqueid, channel in call.channels.items()
         if uniqueid in call.customer_side
     ):
         return WithdrawalReason.CALLER_LEFT
@@ -122,4 +123,3 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
         tags=call.tags,
         estimated=resynced,
     )
-

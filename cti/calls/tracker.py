@@ -185,34 +185,56 @@ class CallTracker:
             events += self._offer_listed_ring(channel, frame, at)
         return events
 
-    def _offer_listed_ring(self, channel: _Channel, frame: Frame, at: float,
-                           ) -> list[CallEvent]:
+    def _offer_listed_ring(
+        self,
+        channel: _Channel,
+        frame: Frame,
+        at: float,
+    ) -> list[CallEvent]:
         """A queue member's leg listed for a queued caller (AppQueue) that we never saw rung:
         its AgentCalled came while we were not connected (a reconnect, another instance
         taking over). Still ringing (in no bridge), it is offered now; already talking (in the
         caller's bridge), it is offered and answered, so the agent's screen shows the card."""
         call = channel.call
         talking = bool(frame.get("BridgeId"))
-        if (frame.get("Application") != "AppQueue" or call.caller is None
-                or channel.uniqueid in call.offers
-                or (talking and call.device_channel != channel.name)
-                or (not talking and call.answered)):
+        if (
+            frame.get("Application") != "AppQueue"
+            or call.caller is None
+            or channel.uniqueid in call.offers
+            or (talking and call.device_channel != channel.name)
+            or (not talking and call.answered)
+        ):
             return []
-        offer = _Offer(channel.uniqueid, channel.name, interface_of(channel.name), "",
-                       queue=call.queue, calling_uniqueid=call.caller.uniqueid, offered_at=at)
+        offer = _Offer(
+            channel.uniqueid,
+            channel.name,
+            interface_of(channel.name),
+            "",
+            queue=call.queue,
+            calling_uniqueid=call.caller.uniqueid,
+            offered_at=at,
+        )
         call.offers[channel.uniqueid] = offer
         events: list[CallEvent] = [
-            self._offered(call, offer, call.queue, at, caller_uniqueid=call.caller.uniqueid)]
+            self._offered(call, offer, call.queue, at, caller_uniqueid=call.caller.uniqueid)
+        ]
         if talking:
             offer.open, offer.answered = False, True
             # Not kept on the call: its AgentComplete's TalkTime tells the answer time better
             # than the leg's age (which runs from its ring).
             answered_at = at - _duration_seconds(frame.get("Duration"))
-            events.append(CallAnswered(
-                linked_id=call.linked_id, agent_interface=offer.agent_interface,
-                member_name="", device_channel=channel.name, queue=call.queue,
-                direction=call.direction, at=at,
-                wait_seconds=max(0.0, answered_at - call.start())))
+            events.append(
+                CallAnswered(
+                    linked_id=call.linked_id,
+                    agent_interface=offer.agent_interface,
+                    member_name="",
+                    device_channel=channel.name,
+                    queue=call.queue,
+                    direction=call.direction,
+                    at=at,
+                    wait_seconds=max(0.0, answered_at - call.start()),
+                )
+            )
         return events
 
     # ------------------------------------------------------------ channels
@@ -387,9 +409,14 @@ class CallTracker:
         consult = calling.uniqueid not in call.customer_side
         calling.consult = calling.consult or consult
         offer = _Offer(
-            dest_uniqueid, device, interface_of(device), "",
-            kind=CONSULT_RING if consult else TRANSFER_RING, via_queue=False,
-            calling_uniqueid=calling.uniqueid, offered_at=at,
+            dest_uniqueid,
+            device,
+            interface_of(device),
+            "",
+            kind=CONSULT_RING if consult else TRANSFER_RING,
+            via_queue=False,
+            calling_uniqueid=calling.uniqueid,
+            offered_at=at,
         )
         call.offers[dest_uniqueid] = offer
         return [self._offered(call, offer, "", at, exten=_text(get("Exten")))]
@@ -406,8 +433,12 @@ class CallTracker:
         if offer.kind == CONSULT_RING:
             return [_consultation_answered(call, offer, at)]
         return self._answer(
-            call, agent_interface=offer.agent_interface, member_name=offer.member_name,
-            device_channel=offer.device_channel, queue=offer.queue, at=at,
+            call,
+            agent_interface=offer.agent_interface,
+            member_name=offer.member_name,
+            device_channel=offer.device_channel,
+            queue=offer.queue,
+            at=at,
             wait_from=offer.offered_at,
         )
 
@@ -477,7 +508,8 @@ class CallTracker:
         call, channel = found
         if channel.consult:  # the consultation gave up waiting: the customer did not
             return [
-                event for offer in list(call.offers.values())
+                event
+                for offer in list(call.offers.values())
                 if offer.open and offer.calling_uniqueid == channel.uniqueid
                 for event in self._withdraw(call, offer, WithdrawalReason.TRANSFER_CANCELLED, at)
             ]
@@ -521,9 +553,14 @@ class CallTracker:
         queue = get("Queue") or ""
         if channel.consult:
             offer = _Offer(
-                device_uniqueid, get("DestChannel") or "", get("Interface") or "",
-                get("MemberName") or "", kind=CONSULT_RING, queue=queue,
-                calling_uniqueid=channel.uniqueid, offered_at=at,
+                device_uniqueid,
+                get("DestChannel") or "",
+                get("Interface") or "",
+                get("MemberName") or "",
+                kind=CONSULT_RING,
+                queue=queue,
+                calling_uniqueid=channel.uniqueid,
+                offered_at=at,
             )
             call.offers[device_uniqueid] = offer
             return [self._offered(call, offer, queue, at, exten=_text(get("Exten")))]
@@ -550,7 +587,11 @@ class CallTracker:
         call.offers[device_uniqueid] = offer
         return [
             self._offered(
-                call, offer, queue or call.queue, at, caller_uniqueid=channel.uniqueid,
+                call,
+                offer,
+                queue or call.queue,
+                at,
+                caller_uniqueid=channel.uniqueid,
                 exten=_text(get("Exten")),
             )
         ]
@@ -565,8 +606,14 @@ class CallTracker:
                 call.variables[name] = value
 
     def _offered(
-        self, call: _Call, offer: _Offer, queue: str, at: float, *,
-        caller_uniqueid: str | None = None, exten: str = "",
+        self,
+        call: _Call,
+        offer: _Offer,
+        queue: str,
+        at: float,
+        *,
+        caller_uniqueid: str | None = None,
+        exten: str = "",
     ) -> CallOffered:
         """The offer as the agent's screen needs it. An offer made after the call was
         answered (a transfer or a consultation) presents the customer, as the first did."""
@@ -585,8 +632,7 @@ class CallTracker:
             device_channel=offer.device_channel,
             caller_number=caller_number,
             caller_name=call.caller_name,
-            presentation_restricted=call.restricted
-            or caller_number.lower() in _WITHHELD_NUMBERS,
+            presentation_restricted=call.restricted or caller_number.lower() in _WITHHELD_NUMBERS,
             customer_number=customer,
             dnis=customer if dialled_out else (call.dnis or exten),
             queue=queue,
@@ -751,9 +797,7 @@ class CallTracker:
 
     # ------------------------------------------------------------ state changes
 
-    def _register_channel(
-        self, call: _Call, uniqueid: str, name: str, at: float
-    ) -> _Channel:
+    def _register_channel(self, call: _Call, uniqueid: str, name: str, at: float) -> _Channel:
         channel = _Channel(uniqueid, name, call, at)
         self._channels[uniqueid] = channel
         call.channels[uniqueid] = channel
@@ -860,7 +904,8 @@ class CallTracker:
     ) -> list[CallEvent]:
         # `at` is when the listing was asked for: channels that appeared later are not in it.
         gone = [
-            channel for uniqueid, channel in call.channels.items()
+            channel
+            for uniqueid, channel in call.channels.items()
             if uniqueid not in listed and channel.seen_at < at
         ]
         if not gone:

@@ -80,4 +80,3 @@ def _transferred(
         target=target,
         at=at,
     )
-

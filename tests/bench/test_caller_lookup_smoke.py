@@ -34,8 +34,19 @@ def test_benchmark_reports_hits_misses_and_floors_on_sqlite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BENCH_QUIET", "1")
-    result = run(["--customers", "300", "--lookups", "120", "--warmup", "10",
-                  "--database", "sqlite", "--phases"])
+    result = run(
+        [
+            "--customers",
+            "300",
+            "--lookups",
+            "120",
+            "--warmup",
+            "10",
+            "--database",
+            "sqlite",
+            "--phases",
+        ]
+    )
     json.dumps(result)  # machine-readable as printed
     assert result["benchmark"] == "caller_lookup"
     assert result["goal_p99_ratio_to_engine_floor"] == 1.5
@@ -50,8 +61,12 @@ def test_benchmark_reports_hits_misses_and_floors_on_sqlite(
     assert sqlite["floor_engine_query"]["count"] == queried
     assert sqlite["floor_engine_driver_sql_query"]["count"] == queried
     assert sqlite["floor_driver_query"]["count"] == queried
-    for key in ("full_lookup", "floor_engine_query", "floor_engine_driver_sql_query",
-                "floor_driver_query"):
+    for key in (
+        "full_lookup",
+        "floor_engine_query",
+        "floor_engine_driver_sql_query",
+        "floor_driver_query",
+    ):
         assert {"p50_ms", "p99_ms", "max_ms"} <= set(sqlite[key])
     assert isinstance(sqlite["goal_met"], bool)
     assert result["goal_met"] == {"sqlite": sqlite["goal_met"]}

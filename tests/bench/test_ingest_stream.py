@@ -51,7 +51,8 @@ def test_the_service_mask_is_its_default_ami_events() -> None:
 
 @pytest.mark.parametrize(("trace", "connection"), TRACES_AND_CONNECTIONS)
 def test_masked_stream_keeps_call_and_agent_events_and_drops_the_other_classes(
-    trace: str, connection: int,
+    trace: str,
+    connection: int,
 ) -> None:
     mask = parse_mask(SERVICE_EVENTS)
     recorded = received_messages(TRACES / trace, connection)
@@ -66,6 +67,7 @@ def test_masked_stream_keeps_call_and_agent_events_and_drops_the_other_classes(
     for frame in frames:
         classes = broadcast_classes(frame)
         assert classes is None or classes <= mask, (frame.name, classes)
+
     # Every call / agent event, response and action answer is kept, in order.
     def call_agent_or_answer(frame: Frame) -> bool:
         classes = broadcast_classes(frame)
@@ -102,12 +104,19 @@ def test_benchmark_measures_the_masked_stream_and_says_how_it_was_derived() -> N
     assert stream["events_mask"] == SERVICE_EVENTS
     derived = stream["derived"]
     assert derived["per_trace_copy"]["dropped_by_class"] == {
-        "cdr": 3, "dialplan": 105, "security": 1}
+        "cdr": 3,
+        "dialplan": 105,
+        "security": 1,
+    }
     assert derived["messages_dropped"] == 2 * 109
     assert stream["events"] == 2 * 72 and stream["frames"] == derived["messages_kept"] - 1
     rates = result["events_per_second"]
-    assert set(rates) == {"panoramisk_bare", "panoramisk_ten_patterns",
-                          "ours_parse_and_state_machines", "ours_decoding_every_event"}
+    assert set(rates) == {
+        "panoramisk_bare",
+        "panoramisk_ten_patterns",
+        "ours_parse_and_state_machines",
+        "ours_decoding_every_event",
+    }
     assert all(rate > 0 for rate in rates.values())
     assert set(result["goal_met"]) == {"events_per_second", "ratio_to_panoramisk_bare"}
     assert result["meets_goal"] == all(result["goal_met"].values())

@@ -31,12 +31,21 @@ async def test_the_successors_record_replaces_the_deposed_drivers_and_not_back(a
     now = app[clock_key]().timestamp()
     # The deposed driver (token 4) ended the call from stale state; the successor (token 5)
     # saw it answered and ended later.
-    stale = replace(ended("1700000000.9", "1001", now - 20), outcome="unknown", fence=4,
-                    answered_at=None, talk_seconds=0)
+    stale = replace(
+        ended("1700000000.9", "1001", now - 20),
+        outcome="unknown",
+        fence=4,
+        answered_at=None,
+        talk_seconds=0,
+    )
     assert await write(app, stale)
     async with app[db_key]() as db:  # the agent already wrapped up on the stale record
-        await wrap_up(db, WrapUp(stale.linked_id, "sale", "", None),
-                      Actor(user_id=ann.id, name="ann"), now=app[clock_key]())
+        await wrap_up(
+            db,
+            WrapUp(stale.linked_id, "sale", "", None),
+            Actor(user_id=ann.id, name="ann"),
+            now=app[clock_key](),
+        )
         await db.commit()
     true_end = replace(ended("1700000000.9", "1001", now), fence=5)
     assert await write(app, true_end)

@@ -31,13 +31,24 @@ async def test_a_number_shared_by_two_customers_gives_both_and_a_contact_is_name
     async with app[db_key]() as db:
         service = CustomerService(db, clock=app[clock_key], region="GB")
         first = await service.create(customer("First", "020 1234 5678"), SYSTEM)
-        second = await service.create(CustomerCreate(name="Second", contacts=[
-            {"name": "Dana Desk", "numbers": [{"number": "+44 20 1234 5678", "label": "desk"}]},
-        ]), SYSTEM)
+        second = await service.create(
+            CustomerCreate(
+                name="Second",
+                contacts=[
+                    {
+                        "name": "Dana Desk",
+                        "numbers": [{"number": "+44 20 1234 5678", "label": "desk"}],
+                    },
+                ],
+            ),
+            SYSTEM,
+        )
         await db.commit()
         matches = await service.find_by_number("+442012345678")
     assert [(m.customer_id, m.contact_name) for m in matches] == [
-        (first.id, None), (second.id, "Dana Desk")]
+        (first.id, None),
+        (second.id, "Dana Desk"),
+    ]
 
 
 async def test_an_account_number_finds_the_customer(app, client):

@@ -19,8 +19,7 @@ from web.appkeys import clock_key, db_key
 
 
 @pytest.mark.parametrize("wrap_first", [True, False], ids=["wrap-up first", "record first"])
-async def test_the_disposition_lands_on_the_record_whichever_comes_first(app, client,
-                                                                         wrap_first):
+async def test_the_disposition_lands_on_the_record_whichever_comes_first(app, client, wrap_first):
     ann = await add_user(app, "ann", "inbound_agent", extension="1001")
     acme = await add_customer(app, "Acme Ltd", "+1 555 123 4567")
     now = app[clock_key]()
@@ -41,7 +40,8 @@ async def test_the_disposition_lands_on_the_record_whichever_comes_first(app, cl
         assert record.wrapup_seconds == pytest.approx(30, abs=1)
         card = await customer_card(db, acme)
     assert [(i["disposition"], i["notes"]) for i in card["last_interactions"]] == [
-        ("sale", "ordered two")]
+        ("sale", "ordered two")
+    ]
 
 
 async def test_a_wrap_up_for_another_agents_call_never_changes_their_record(app, client):
@@ -53,14 +53,23 @@ async def test_a_wrap_up_for_another_agents_call_never_changes_their_record(app,
     async with app[db_key]() as db:
         await record_call(db, call, region="US", now=now)
         await db.commit()
-        await wrap_up(db, WrapUp(call.linked_id, "sale", "", None),
-                      Actor(user_id=bob.id, name="bob"), now=now)
+        await wrap_up(
+            db, WrapUp(call.linked_id, "sale", "", None), Actor(user_id=bob.id, name="bob"), now=now
+        )
         await db.commit()
         with pytest.raises(Conflict):
-            await wrap_up(db, WrapUp(call.linked_id, "sale", "", None),
-                          Actor(user_id=bob.id, name="bob"), now=now)
+            await wrap_up(
+                db,
+                WrapUp(call.linked_id, "sale", "", None),
+                Actor(user_id=bob.id, name="bob"),
+                now=now,
+            )
         with pytest.raises(InvalidInput):
-            await wrap_up(db, WrapUp("other", "sale", "x" * 10_001, None),
-                          Actor(user_id=bob.id, name="bob"), now=now)
+            await wrap_up(
+                db,
+                WrapUp("other", "sale", "x" * 10_001, None),
+                Actor(user_id=bob.id, name="bob"),
+                now=now,
+            )
     async with app[db_key]() as db:
         assert (await db.get(CallRecord, call.linked_id)).disposition is None

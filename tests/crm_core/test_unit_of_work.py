@@ -29,8 +29,11 @@ def an_entry(code: str) -> DictionaryEntry:
 async def saved(sessions: async_sessionmaker[AsyncSession], code: str) -> bool:
     """Whether the entry is there for a session of its own (another request, say)."""
     async with sessions() as other:
-        found = await other.scalar(select(DictionaryEntry.id).where(
-            DictionaryEntry.category == "region", DictionaryEntry.code == code))
+        found = await other.scalar(
+            select(DictionaryEntry.id).where(
+                DictionaryEntry.category == "region", DictionaryEntry.code == code
+            )
+        )
     return found is not None
 
 
@@ -73,8 +76,11 @@ async def test_what_follows_a_commit_needs_a_commit_of_its_own(sessions):
 async def test_rows_read_stay_readable_after_the_unit_ends(sessions):
     # An owner may return what it read (a view renders it after the block).
     async with UnitOfWork(sessions) as uow:
-        north = await uow.session.scalar(select(DictionaryEntry).where(
-            DictionaryEntry.category == "region", DictionaryEntry.code == "north"))
+        north = await uow.session.scalar(
+            select(DictionaryEntry).where(
+                DictionaryEntry.category == "region", DictionaryEntry.code == "north"
+            )
+        )
     assert north is not None and north.label
 
 

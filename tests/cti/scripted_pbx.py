@@ -74,21 +74,49 @@ class ScriptedPbx:
             return [[("Response", "Success"), aid, ("Ping", "Pong"), ("Timestamp", "1.0")]]
         if name == "coreshowchannels":
             items = [[("Event", "CoreShowChannel"), aid, *c] for c in self.channels]
-            return [[("Response", "Success"), aid, ("EventList", "start"),
-                     ("Message", "Channels will follow")], *items,
-                    [("Event", "CoreShowChannelsComplete"), aid, ("EventList", "Complete"),
-                     ("ListItems", str(len(items)))]]
+            return [
+                [
+                    ("Response", "Success"),
+                    aid,
+                    ("EventList", "start"),
+                    ("Message", "Channels will follow"),
+                ],
+                *items,
+                [
+                    ("Event", "CoreShowChannelsComplete"),
+                    aid,
+                    ("EventList", "Complete"),
+                    ("ListItems", str(len(items))),
+                ],
+            ]
         if name == "queuestatus":
-            return [[("Response", "Success"), aid, ("EventList", "start"),
-                     ("Message", "Queue status will follow")],
-                    [("Event", "QueueStatusComplete"), aid, ("EventList", "Complete"),
-                     ("ListItems", "0")]]
+            return [
+                [
+                    ("Response", "Success"),
+                    aid,
+                    ("EventList", "start"),
+                    ("Message", "Queue status will follow"),
+                ],
+                [
+                    ("Event", "QueueStatusComplete"),
+                    aid,
+                    ("EventList", "Complete"),
+                    ("ListItems", "0"),
+                ],
+            ]
         if name == "originate":
             if not self.originate_answers:
                 return []
             uid = action.get("ChannelId") or "1.1"
-            return [[("Response", "Success"), aid, ("Message", "Originate successfully queued")],
-                    [("Event", "OriginateResponse"), aid, ("Response", "Success"),
-                     ("Channel", action.get("Channel") or ""), ("Reason", "4"),
-                     ("Uniqueid", uid)]]
+            return [
+                [("Response", "Success"), aid, ("Message", "Originate successfully queued")],
+                [
+                    ("Event", "OriginateResponse"),
+                    aid,
+                    ("Response", "Success"),
+                    ("Channel", action.get("Channel") or ""),
+                    ("Reason", "4"),
+                    ("Uniqueid", uid),
+                ],
+            ]
         return [[("Response", "Error"), aid, ("Message", "Invalid/unknown command")]]

@@ -21,23 +21,31 @@ def wire(action: actions.Action) -> list[tuple[str, str]]:
 def test_blind_transfer_names_the_transferer_and_the_destination() -> None:
     action = actions.blind_transfer(AGENT, context="transfer", exten="1002")
     assert wire(action) == [
-        ("Action", "BlindTransfer"), ("ActionID", action.action_id), ("Channel", AGENT),
-        ("Context", "transfer"), ("Exten", "1002"),
+        ("Action", "BlindTransfer"),
+        ("ActionID", action.action_id),
+        ("Channel", AGENT),
+        ("Context", "transfer"),
+        ("Exten", "1002"),
     ]
 
 
 def test_atxfer_names_the_transferer_and_the_consultation_target() -> None:
     action = actions.atxfer(AGENT, context="transfer", exten="5001")
     assert wire(action) == [
-        ("Action", "Atxfer"), ("ActionID", action.action_id), ("Channel", AGENT),
-        ("Context", "transfer"), ("Exten", "5001"),
+        ("Action", "Atxfer"),
+        ("ActionID", action.action_id),
+        ("Channel", AGENT),
+        ("Context", "transfer"),
+        ("Exten", "5001"),
     ]
 
 
 def test_cancel_atxfer_names_the_transferer() -> None:
     action = actions.cancel_atxfer(AGENT)
     assert wire(action) == [
-        ("Action", "CancelAtxfer"), ("ActionID", action.action_id), ("Channel", AGENT),
+        ("Action", "CancelAtxfer"),
+        ("ActionID", action.action_id),
+        ("Channel", AGENT),
     ]
 
 

@@ -281,9 +281,18 @@ def test_an_account_number_carried_as_chanvariable_reaches_the_offer() -> None:
     frames = [f for f in received("03-inbound-answered-by-agent") if f.frame.name != "VarSet"]
     index = frames.index(until(frames, "AgentCalled")[-1])
     called = frames[index]
-    frames[index] = Received(called.connection, called.at, Frame(
-        (*called.frame.headers, ("ChanVariable", "CC_ACCOUNT=AC-778"),
-         ("ChanVariable", "OTHER=x"), ("DestChanVariable", "CC_ACCOUNT=wrong"))))
+    frames[index] = Received(
+        called.connection,
+        called.at,
+        Frame(
+            (
+                *called.frame.headers,
+                ("ChanVariable", "CC_ACCOUNT=AC-778"),
+                ("ChanVariable", "OTHER=x"),
+                ("DestChanVariable", "CC_ACCOUNT=wrong"),
+            )
+        ),
+    )
     [offered] = of_type(replay_calls(frames, tracker), CallOffered)
     assert offered.variables == (("CC_ACCOUNT", "AC-778"),)
 
@@ -769,8 +778,17 @@ def test_a_phone_found_ringing_by_a_resync_is_offered_so_that_its_agent_still_po
     the queued caller and the ringing member channel (AppQueue, in no bridge)."""
     tracker = CallTracker()
     listing = [
-        event("CoreShowChannel", 50.0, Uniqueid=u, Linkedid="1795650000.7", Channel=c,
-              Application=a, ApplicationData=d, CallerIDNum=n, Duration="00:00:04").frame
+        event(
+            "CoreShowChannel",
+            50.0,
+            Uniqueid=u,
+            Linkedid="1795650000.7",
+            Channel=c,
+            Application=a,
+            ApplicationData=d,
+            CallerIDNum=n,
+            Duration="00:00:04",
+        ).frame
         for u, c, a, d, n in (
             ("1795650000.9", "PJSIP/1001-0000000c", "AppQueue", "(Outgoing Line)", "1001"),
             ("1795650000.7", "PJSIP/trunk-0000000a", "Queue", "sales,t,,,300", "+15551234567"),
@@ -778,30 +796,57 @@ def test_a_phone_found_ringing_by_a_resync_is_offered_so_that_its_agent_still_po
     ]
     [offered] = tracker.reconcile(listing, 50.0)
     assert isinstance(offered, CallOffered)
-    assert (offered.agent_interface, offered.device_channel, offered.caller_number,
-            offered.queue) == ("PJSIP/1001", "PJSIP/1001-0000000c", "+15551234567", "sales")
+    assert (
+        offered.agent_interface,
+        offered.device_channel,
+        offered.caller_number,
+        offered.queue,
+    ) == ("PJSIP/1001", "PJSIP/1001-0000000c", "+15551234567", "sales")
     assert tracker.reconcile(listing, 51.0) == []  # known now: offered once
-    answered = tracker.apply(event(
-        "AgentConnect", 52.0, Uniqueid="1795650000.7", Linkedid="1795650000.7",
-        Channel="PJSIP/trunk-0000000a", DestUniqueid="1795650000.9",
-        DestChannel="PJSIP/1001-0000000c", Interface="PJSIP/1001", Queue="sales",
-        HoldTime="6", RingTime="2").frame, 52.0)
+    answered = tracker.apply(
+        event(
+            "AgentConnect",
+            52.0,
+            Uniqueid="1795650000.7",
+            Linkedid="1795650000.7",
+            Channel="PJSIP/trunk-0000000a",
+            DestUniqueid="1795650000.9",
+            DestChannel="PJSIP/1001-0000000c",
+            Interface="PJSIP/1001",
+            Queue="sales",
+            HoldTime="6",
+            RingTime="2",
+        ).frame,
+        52.0,
+    )
     assert [type(e).__name__ for e in answered] == ["CallAnswered"]
 
 
 def test_an_agent_found_talking_by_a_resync_is_told_the_call_once() -> None:
     tracker = CallTracker()
     listing = [
-        event("CoreShowChannel", 50.0, Uniqueid=u, Linkedid="1795650000.7", Channel=c,
-              Application=a, BridgeId="b-1", CallerIDNum="+15551234567",
-              Duration="00:00:30").frame
-        for u, c, a in (("1795650000.9", "PJSIP/1001-0000000c", "AppQueue"),
-                        ("1795650000.7", "PJSIP/trunk-0000000a", "Queue"))
+        event(
+            "CoreShowChannel",
+            50.0,
+            Uniqueid=u,
+            Linkedid="1795650000.7",
+            Channel=c,
+            Application=a,
+            BridgeId="b-1",
+            CallerIDNum="+15551234567",
+            Duration="00:00:30",
+        ).frame
+        for u, c, a in (
+            ("1795650000.9", "PJSIP/1001-0000000c", "AppQueue"),
+            ("1795650000.7", "PJSIP/trunk-0000000a", "Queue"),
+        )
     ]
     offered, answered = tracker.reconcile(listing, 50.0)
     assert isinstance(offered, CallOffered) and isinstance(answered, CallAnswered)
     assert (answered.agent_interface, answered.device_channel) == (
-        "PJSIP/1001", "PJSIP/1001-0000000c")
+        "PJSIP/1001",
+        "PJSIP/1001-0000000c",
+    )
     assert tracker.reconcile(listing, 60.0) == []
 
 

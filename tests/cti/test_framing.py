@@ -677,8 +677,11 @@ def test_unwanted_events_are_dropped_before_decoding_and_counted() -> None:
     everything = AmiFrameParser().feed(stream)
     parser = AmiFrameParser(wanted_events=frozenset({"AgentCalled", "Hangup"}))
     kept = parser.feed(stream)
-    expected = [f for f in everything
-                if f.kind != "event" or f.name in ("AgentCalled", "Hangup") or f.action_id]
+    expected = [
+        f
+        for f in everything
+        if f.kind != "event" or f.name in ("AgentCalled", "Hangup") or f.action_id
+    ]
     assert kept == expected
     assert parser.stats.skipped_events == len(everything) - len(expected)
     assert any(f.kind == "response" for f in kept)
@@ -687,10 +690,11 @@ def test_unwanted_events_are_dropped_before_decoding_and_counted() -> None:
 @LENIENT
 @given(st.integers(min_value=1, max_value=97))
 def test_filtering_does_not_depend_on_how_the_stream_is_cut(size: int) -> None:
-    stream = b"".join(received_streams(TRACES_DIR / "02-agent-ready-pause-unpause-remove.ami")
-                      .values())
+    stream = b"".join(
+        received_streams(TRACES_DIR / "02-agent-ready-pause-unpause-remove.ami").values()
+    )
     wanted = frozenset({"QueueMemberPause", "QueueMemberAdded"})
     whole = AmiFrameParser(wanted_events=wanted).feed(stream)
     parser = AmiFrameParser(wanted_events=wanted)
-    pieces = [f for i in range(0, len(stream), size) for f in parser.feed(stream[i:i + size])]
+    pieces = [f for i in range(0, len(stream), size) for f in parser.feed(stream[i : i + size])]
     assert pieces == whole

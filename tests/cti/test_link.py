@@ -53,10 +53,21 @@ async def pbx():
 @pytest.fixture
 async def link(pbx):
     recorder = Recorder()
-    link = AmiLink(LinkConfig(host="127.0.0.1", port=pbx.port, username="cti",
-                              secret="cti-secret", ping_interval=0.2, ping_timeout=0.3,
-                              backoff_initial=0.05, backoff_max=0.2, action_timeout=1.0,
-                              reconcile_interval=0.5), recorder)
+    link = AmiLink(
+        LinkConfig(
+            host="127.0.0.1",
+            port=pbx.port,
+            username="cti",
+            secret="cti-secret",
+            ping_interval=0.2,
+            ping_timeout=0.3,
+            backoff_initial=0.05,
+            backoff_max=0.2,
+            action_timeout=1.0,
+            reconcile_interval=0.5,
+        ),
+        recorder,
+    )
     link.recorder = recorder
     task = asyncio.create_task(link.run())
     await asyncio.wait_for(link.wait_connected(), 5)
@@ -81,8 +92,17 @@ async def test_events_reach_the_listener_in_order(link, pbx):
 
 async def test_a_wrong_secret_is_a_login_failure_and_the_link_keeps_trying(pbx):
     recorder = Recorder()
-    link = AmiLink(LinkConfig(host="127.0.0.1", port=pbx.port, username="cti", secret="nope",
-                              backoff_initial=0.05, backoff_max=0.1), recorder)
+    link = AmiLink(
+        LinkConfig(
+            host="127.0.0.1",
+            port=pbx.port,
+            username="cti",
+            secret="nope",
+            backoff_initial=0.05,
+            backoff_max=0.1,
+        ),
+        recorder,
+    )
     task = asyncio.create_task(link.run())
     await eventually(lambda: link.status.reconnects >= 2)
     assert "LoginFailed" in (link.status.last_error or "")
@@ -118,19 +138,25 @@ async def test_actions_answer_with_typed_errors(link):
 
 
 async def test_an_action_on_a_down_link_raises_link_down(pbx):
-    link = AmiLink(LinkConfig(host="127.0.0.1", port=pbx.port, username="u", secret="s"),
-                   Recorder())
+    link = AmiLink(
+        LinkConfig(host="127.0.0.1", port=pbx.port, username="u", secret="s"), Recorder()
+    )
     with pytest.raises(LinkDown):
         await link.send(actions.ping())
 
 
 async def test_values_with_line_breaks_never_reach_the_pbx(link, pbx):
     with pytest.raises(actions.UnsafeValue, match="CallerID"):
-        actions.originate("PJSIP/1001", context="c", exten="1",
-                          caller_id='"Eve"\r\nAction: Hangup\r\nChannel: PJSIP/1002 <1>')
+        actions.originate(
+            "PJSIP/1001",
+            context="c",
+            exten="1",
+            caller_id='"Eve"\r\nAction: Hangup\r\nChannel: PJSIP/1002 <1>',
+        )
     with pytest.raises(actions.UnsafeValue, match="Variable"):
-        actions.originate("PJSIP/1001", context="c", exten="1",
-                          variables={"X\r\nAction: Hangup": "1"})
+        actions.originate(
+            "PJSIP/1001", context="c", exten="1", variables={"X\r\nAction: Hangup": "1"}
+        )
     assert not [f for f in pbx.received if f.name == "Hangup"]
 
 
@@ -141,8 +167,9 @@ async def test_an_originate_in_flight_when_the_link_drops_is_not_placed_twice(li
     placing = asyncio.create_task(link.originate(action, timeout=0.5))
     await eventually(lambda: any(f.name == "Originate" for f in pbx.received))
     # The PBX did place it; the answer is lost with the link.
-    pbx.channels = [[("Channel", "PJSIP/1001-00000001"), ("Uniqueid", channel_id),
-                     ("Linkedid", channel_id)]]
+    pbx.channels = [
+        [("Channel", "PJSIP/1001-00000001"), ("Uniqueid", channel_id), ("Linkedid", channel_id)]
+    ]
     pbx.drop_clients()
     assert await asyncio.wait_for(placing, 10) is None
     assert sum(f.name == "Originate" for f in pbx.received) == 1

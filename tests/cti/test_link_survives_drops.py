@@ -14,8 +14,8 @@ from cti.events import (
     CallOffered,
     DomainEvent,
 )
-from cti.simulator import AmiUser, InboundBurst, serve
 from cti.telephony import Telephony
+from pbxsim import AmiUser, InboundBurst, serve
 from tests.cti.tcp_proxy import TcpProxy
 
 CALLS = 2000
@@ -25,21 +25,41 @@ SIMULATED_SECONDS = 300.0
 
 
 async def test_every_call_ends_exactly_once_across_a_hundred_dropped_links():
-    scenario = InboundBurst(calls=CALLS, over_seconds=SIMULATED_SECONDS, agents=60,
-                            abandon_rate=0.3, patience=(15.0, 60.0), talk_time=(30.0, 90.0))
-    simulator = await serve("127.0.0.1", 0, seed=7, speed=SPEED, mode="pjsip",
-                            users=[AmiUser.create("cti", "pw")])
+    scenario = InboundBurst(
+        calls=CALLS,
+        over_seconds=SIMULATED_SECONDS,
+        agents=60,
+        abandon_rate=0.3,
+        patience=(15.0, 60.0),
+        talk_time=(30.0, 90.0),
+    )
+    simulator = await serve(
+        "127.0.0.1", 0, seed=7, speed=SPEED, mode="pjsip", users=[AmiUser.create("cti", "pw")]
+    )
     placed: set[str] = set()
     simulator.add_listener(
-        lambda e: placed.add(e.get("Linkedid")) if e.name == "QueueCallerJoin" else None)
+        lambda e: placed.add(e.get("Linkedid")) if e.name == "QueueCallerJoin" else None
+    )
     proxy = TcpProxy("127.0.0.1", simulator.port)
     proxy_port = await proxy.start()
     telephony = Telephony()
     events = telephony.subscribe(limit=1_000_000)  # read only at the end: keep everything
-    link = AmiLink(LinkConfig(host="127.0.0.1", port=proxy_port, username="cti", secret="pw",
-                              events="call,agent,system", wanted_events=telephony.wanted_events,
-                              backoff_initial=0.02, backoff_max=0.1, ping_interval=1.0,
-                              ping_timeout=2.0, reconcile_interval=2.0), telephony)
+    link = AmiLink(
+        LinkConfig(
+            host="127.0.0.1",
+            port=proxy_port,
+            username="cti",
+            secret="pw",
+            events="call,agent,system",
+            wanted_events=telephony.wanted_events,
+            backoff_initial=0.02,
+            backoff_max=0.1,
+            ping_interval=1.0,
+            ping_timeout=2.0,
+            reconcile_interval=2.0,
+        ),
+        telephony,
+    )
     running = asyncio.create_task(link.run())
     try:
         await asyncio.wait_for(link.wait_connected(), 10)

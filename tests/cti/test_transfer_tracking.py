@@ -41,8 +41,7 @@ def frame(name: str, **headers: str) -> Frame:
 
 def chan(channel: tuple[str, str], prefix: str = "", linkedid: str = CALL) -> dict[str, str]:
     name, uniqueid = channel
-    return {f"{prefix}Channel": name, f"{prefix}Uniqueid": uniqueid,
-            f"{prefix}Linkedid": linkedid}
+    return {f"{prefix}Channel": name, f"{prefix}Uniqueid": uniqueid, f"{prefix}Linkedid": linkedid}
 
 
 def new(channel: tuple[str, str], linkedid: str = CALL) -> Frame:
@@ -50,8 +49,9 @@ def new(channel: tuple[str, str], linkedid: str = CALL) -> Frame:
 
 
 def hangup(channel: tuple[str, str], linkedid: str = CALL) -> Frame:
-    return frame("Hangup", **chan(channel, linkedid=linkedid), Cause="16",
-                 **{"Cause-txt": "Normal Clearing"})
+    return frame(
+        "Hangup", **chan(channel, linkedid=linkedid), Cause="16", **{"Cause-txt": "Normal Clearing"}
+    )
 
 
 def dial(name: str, caller: tuple[str, str], dest: tuple[str, str], **extra: str) -> Frame:
@@ -59,14 +59,28 @@ def dial(name: str, caller: tuple[str, str], dest: tuple[str, str], **extra: str
 
 
 def queue_event(name: str, caller: tuple[str, str], **extra: str) -> Frame:
-    return frame(name, **chan(caller), CallerIDNum="+4930123456", CallerIDName="Bob",
-                 Exten="5000", **extra)
+    return frame(
+        name, **chan(caller), CallerIDNum="+4930123456", CallerIDName="Bob", Exten="5000", **extra
+    )
 
 
-def member(name: str, caller: tuple[str, str], dest: tuple[str, str], interface: str,
-           queue: str = "sales", **extra: str) -> Frame:
-    return queue_event(name, caller, **chan(dest, "Dest"), Queue=queue, Interface=interface,
-                       MemberName=f"Agent {interface[-4:]}", **extra)
+def member(
+    name: str,
+    caller: tuple[str, str],
+    dest: tuple[str, str],
+    interface: str,
+    queue: str = "sales",
+    **extra: str,
+) -> Frame:
+    return queue_event(
+        name,
+        caller,
+        **chan(dest, "Dest"),
+        Queue=queue,
+        Interface=interface,
+        MemberName=f"Agent {interface[-4:]}",
+        **extra,
+    )
 
 
 def answered_by_1001() -> list[Frame]:
@@ -84,9 +98,15 @@ def answered_by_1001() -> list[Frame]:
 
 def blind(exten: str = "1002") -> list[Frame]:
     return [
-        frame("BlindTransfer", Result="Success", **chan(AGENT_1, "Transferer"),
-              **chan(CUSTOMER, "Transferee"), IsExternal="Yes", Context="transfer",
-              Extension=exten),
+        frame(
+            "BlindTransfer",
+            Result="Success",
+            **chan(AGENT_1, "Transferer"),
+            **chan(CUSTOMER, "Transferee"),
+            IsExternal="Yes",
+            Context="transfer",
+            Extension=exten,
+        ),
         member("AgentComplete", CUSTOMER, AGENT_1, "PJSIP/1001", Reason="transfer"),
         hangup(AGENT_1),
     ]
@@ -94,7 +114,9 @@ def blind(exten: str = "1002") -> list[Frame]:
 
 def consultation(answer: bool = True) -> list[Frame]:
     frames = [
-        new(CONSULT_1), new(CONSULT_2), new(CONSULT_TARGET),
+        new(CONSULT_1),
+        new(CONSULT_2),
+        new(CONSULT_TARGET),
         dial("DialBegin", CONSULT_2, CONSULT_TARGET, DialString="1002"),
     ]
     if answer:
@@ -103,10 +125,17 @@ def consultation(answer: bool = True) -> list[Frame]:
 
 
 def attended_transfer(target: tuple[str, str] = CONSULT_1, linkedid: str = CALL) -> Frame:
-    return frame("AttendedTransfer", Result="Success", **chan(AGENT_1, "OrigTransferer"),
-                 **chan(AGENT_1, "SecondTransferer"), **chan(CUSTOMER, "Transferee"),
-                 **chan(target, "TransferTarget", linkedid), IsExternal="No",
-                 DestType="Bridge", DestBridgeUniqueid="b-1")
+    return frame(
+        "AttendedTransfer",
+        Result="Success",
+        **chan(AGENT_1, "OrigTransferer"),
+        **chan(AGENT_1, "SecondTransferer"),
+        **chan(CUSTOMER, "Transferee"),
+        **chan(target, "TransferTarget", linkedid),
+        IsExternal="No",
+        DestType="Bridge",
+        DestBridgeUniqueid="b-1",
+    )
 
 
 def apply(frames: Iterable[Frame], tracker: CallTracker | None = None) -> list[CallEvent]:
@@ -126,64 +155,91 @@ def names(events: Iterable[object]) -> list[str]:
 
 
 def test_a_blind_transfer_offers_the_customer_to_the_target_agent_and_ends_once() -> None:
-    events = apply([
-        *answered_by_1001(), *blind(), new(AGENT_2),
-        dial("DialBegin", CUSTOMER, AGENT_2, DialString="1002"),
-        dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="ANSWER"),
-        hangup(AGENT_2), hangup(CUSTOMER),
-    ])
+    events = apply(
+        [
+            *answered_by_1001(),
+            *blind(),
+            new(AGENT_2),
+            dial("DialBegin", CUSTOMER, AGENT_2, DialString="1002"),
+            dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="ANSWER"),
+            hangup(AGENT_2),
+            hangup(CUSTOMER),
+        ]
+    )
     assert names(events) == [
-        "CallOffered", "CallAnswered", "CallTransferred", "CallOffered", "CallAnswered",
+        "CallOffered",
+        "CallAnswered",
+        "CallTransferred",
+        "CallOffered",
+        "CallAnswered",
         "CallEnded",
     ]
     transferred = of_type(events, CallTransferred)[0]
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
-        TransferKind.BLIND, "PJSIP/1001", "1002@transfer",
+        TransferKind.BLIND,
+        "PJSIP/1001",
+        "1002@transfer",
     )
     first, second = of_type(events, CallOffered)
     assert (second.linked_id, second.agent_interface, second.queue, second.device_channel) == (
-        CALL, "PJSIP/1002", "", AGENT_2[0],
+        CALL,
+        "PJSIP/1002",
+        "",
+        AGENT_2[0],
     )
     assert (second.caller_number, second.caller_name, second.dnis) == (
-        first.caller_number, first.caller_name, "5000",
+        first.caller_number,
+        first.caller_name,
+        "5000",
     )
     assert second.uniqueid_of_caller == CUSTOMER[1]
     (ended,) = of_type(events, CallEnded)
     assert (ended.agent_interface, ended.outcome) == ("PJSIP/1002", "answered")
 
 
-def test_a_blind_transfer_nobody_answers_is_withdrawn_and_the_call_stays_the_first_agents(
-) -> None:
-    events = apply([
-        *answered_by_1001(), *blind(), new(AGENT_2),
-        dial("DialBegin", CUSTOMER, AGENT_2, DialString="1002"),
-        dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="NOANSWER"),
-        hangup(AGENT_2), hangup(CUSTOMER),
-    ])
+def test_a_blind_transfer_nobody_answers_is_withdrawn_and_the_call_stays_the_first_agents() -> None:
+    events = apply(
+        [
+            *answered_by_1001(),
+            *blind(),
+            new(AGENT_2),
+            dial("DialBegin", CUSTOMER, AGENT_2, DialString="1002"),
+            dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="NOANSWER"),
+            hangup(AGENT_2),
+            hangup(CUSTOMER),
+        ]
+    )
     (withdrawn,) = of_type(events, CallOfferWithdrawn)
     assert (withdrawn.agent_interface, withdrawn.reason) == (
-        "PJSIP/1002", WithdrawalReason.RING_NO_ANSWER,
+        "PJSIP/1002",
+        WithdrawalReason.RING_NO_ANSWER,
     )
     (ended,) = of_type(events, CallEnded)
     assert ended.agent_interface == "PJSIP/1001"
 
 
 def test_a_blind_transfer_to_a_queue_is_offered_from_that_queue() -> None:
-    events = apply([
-        *answered_by_1001(), *blind("5001"),
-        queue_event("QueueCallerJoin", CUSTOMER, Queue="support", Position="1", Count="1"),
-        new(AGENT_2),
-        member("AgentCalled", CUSTOMER, AGENT_2, "PJSIP/1002", "support"),
-        dial("DialBegin", CUSTOMER, AGENT_2, DialString="PJSIP/1002"),
-        dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="ANSWER"),
-        queue_event("QueueCallerLeave", CUSTOMER, Queue="support"),
-        member("AgentConnect", CUSTOMER, AGENT_2, "PJSIP/1002", "support"),
-        hangup(AGENT_2), hangup(CUSTOMER),
-    ])
+    events = apply(
+        [
+            *answered_by_1001(),
+            *blind("5001"),
+            queue_event("QueueCallerJoin", CUSTOMER, Queue="support", Position="1", Count="1"),
+            new(AGENT_2),
+            member("AgentCalled", CUSTOMER, AGENT_2, "PJSIP/1002", "support"),
+            dial("DialBegin", CUSTOMER, AGENT_2, DialString="PJSIP/1002"),
+            dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="ANSWER"),
+            queue_event("QueueCallerLeave", CUSTOMER, Queue="support"),
+            member("AgentConnect", CUSTOMER, AGENT_2, "PJSIP/1002", "support"),
+            hangup(AGENT_2),
+            hangup(CUSTOMER),
+        ]
+    )
     assert names(events)[2:] == ["CallTransferred", "CallOffered", "CallAnswered", "CallEnded"]
     offered = of_type(events, CallOffered)[-1]
     assert (offered.queue, offered.linked_id, offered.agent_interface) == (
-        "support", CALL, "PJSIP/1002",
+        "support",
+        CALL,
+        "PJSIP/1002",
     )
     (ended,) = of_type(events, CallEnded)
     assert (ended.agent_interface, ended.queue) == ("PJSIP/1002", "support")
@@ -199,78 +255,115 @@ def test_an_attended_transfer_is_offered_during_the_consultation_and_completes()
     offered, answered = consulting[2], consulting[3]
     assert isinstance(offered, CallOffered) and isinstance(answered, CallAnswered)
     assert (offered.agent_interface, offered.caller_number, offered.queue) == (
-        "PJSIP/1002", "+4930123456", "",
+        "PJSIP/1002",
+        "+4930123456",
+        "",
     )
     (open_call,) = tracker.open_calls()
     assert open_call.agent_interface == "PJSIP/1001"  # the customer still holds for 1001
 
-    completing = apply([
-        attended_transfer(),
-        member("AgentComplete", CUSTOMER, AGENT_1, "PJSIP/1001", Reason="transfer"),
-        hangup(AGENT_1),
-    ], tracker)
+    completing = apply(
+        [
+            attended_transfer(),
+            member("AgentComplete", CUSTOMER, AGENT_1, "PJSIP/1001", Reason="transfer"),
+            hangup(AGENT_1),
+        ],
+        tracker,
+    )
     (transferred,) = completing
     assert isinstance(transferred, CallTransferred)
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
-        TransferKind.ATTENDED, "PJSIP/1001", CONSULT_TARGET[0],
+        TransferKind.ATTENDED,
+        "PJSIP/1001",
+        CONSULT_TARGET[0],
     )
-    ending = apply([hangup(CONSULT_TARGET), hangup(CONSULT_2), hangup(CONSULT_1),
-                    hangup(CUSTOMER)], tracker)
+    ending = apply(
+        [hangup(CONSULT_TARGET), hangup(CONSULT_2), hangup(CONSULT_1), hangup(CUSTOMER)], tracker
+    )
     (ended,) = ending
     assert isinstance(ended, CallEnded) and ended.agent_interface == "PJSIP/1002"
 
 
-def test_a_cancelled_consultation_is_withdrawn_and_the_call_ends_once_with_the_first_agent(
-) -> None:
-    events = apply([
-        *answered_by_1001(), *consultation(),
-        hangup(CONSULT_1), hangup(CONSULT_TARGET), hangup(CONSULT_2),
-        hangup(AGENT_1), hangup(CUSTOMER),
-    ])
+def test_a_cancelled_consultation_is_withdrawn_and_the_call_ends_once_with_the_first_agent() -> (
+    None
+):
+    events = apply(
+        [
+            *answered_by_1001(),
+            *consultation(),
+            hangup(CONSULT_1),
+            hangup(CONSULT_TARGET),
+            hangup(CONSULT_2),
+            hangup(AGENT_1),
+            hangup(CUSTOMER),
+        ]
+    )
     assert names(events)[2:] == [
-        "CallOffered", "CallAnswered", "CallOfferWithdrawn", "CallEnded",
+        "CallOffered",
+        "CallAnswered",
+        "CallOfferWithdrawn",
+        "CallEnded",
     ]
     (withdrawn,) = of_type(events, CallOfferWithdrawn)
     assert (withdrawn.agent_interface, withdrawn.reason) == (
-        "PJSIP/1002", WithdrawalReason.TRANSFER_CANCELLED,
+        "PJSIP/1002",
+        WithdrawalReason.TRANSFER_CANCELLED,
     )
     (ended,) = of_type(events, CallEnded)
     assert ended.agent_interface == "PJSIP/1001"
 
 
 def test_a_consultation_cancelled_while_ringing_is_withdrawn_as_such() -> None:
-    events = apply([
-        *answered_by_1001(), *consultation(answer=False),
-        dial("DialEnd", CONSULT_2, CONSULT_TARGET, DialStatus="CANCEL"),
-    ])
+    events = apply(
+        [
+            *answered_by_1001(),
+            *consultation(answer=False),
+            dial("DialEnd", CONSULT_2, CONSULT_TARGET, DialStatus="CANCEL"),
+        ]
+    )
     (withdrawn,) = of_type(events, CallOfferWithdrawn)
     assert withdrawn.reason is WithdrawalReason.TRANSFER_CANCELLED
 
 
 def test_a_transfer_completed_before_the_target_answers_goes_to_it_when_it_does() -> None:
-    events = apply([
-        *answered_by_1001(), *consultation(answer=False), attended_transfer(), hangup(AGENT_1),
-        dial("DialEnd", CONSULT_2, CONSULT_TARGET, DialStatus="ANSWER"),
-        hangup(CONSULT_TARGET), hangup(CONSULT_2), hangup(CONSULT_1), hangup(CUSTOMER),
-    ])
+    events = apply(
+        [
+            *answered_by_1001(),
+            *consultation(answer=False),
+            attended_transfer(),
+            hangup(AGENT_1),
+            dial("DialEnd", CONSULT_2, CONSULT_TARGET, DialStatus="ANSWER"),
+            hangup(CONSULT_TARGET),
+            hangup(CONSULT_2),
+            hangup(CONSULT_1),
+            hangup(CUSTOMER),
+        ]
+    )
     assert names(events)[2:] == ["CallOffered", "CallTransferred", "CallAnswered", "CallEnded"]
     (ended,) = of_type(events, CallEnded)
     assert ended.agent_interface == "PJSIP/1002"
 
 
 def test_a_consultation_through_a_queue_never_counts_as_the_customer_abandoning() -> None:
-    events = apply([
-        *answered_by_1001(), new(CONSULT_1), new(CONSULT_2),
-        frame("QueueCallerJoin", **chan(CONSULT_2), CallerIDNum="1001", Queue="support"),
-        new(CONSULT_TARGET),
-        member("AgentCalled", CONSULT_2, CONSULT_TARGET, "PJSIP/1002", "support"),
-        dial("DialBegin", CONSULT_2, CONSULT_TARGET, DialString="PJSIP/1002"),
-        hangup(CONSULT_1),
-        frame("HangupRequest", **chan(CONSULT_2)),
-        dial("DialEnd", CONSULT_2, CONSULT_TARGET, DialStatus="CANCEL"),
-        frame("QueueCallerAbandon", **chan(CONSULT_2), Queue="support", Position="1"),
-        hangup(CONSULT_TARGET), hangup(CONSULT_2), hangup(AGENT_1), hangup(CUSTOMER),
-    ])
+    events = apply(
+        [
+            *answered_by_1001(),
+            new(CONSULT_1),
+            new(CONSULT_2),
+            frame("QueueCallerJoin", **chan(CONSULT_2), CallerIDNum="1001", Queue="support"),
+            new(CONSULT_TARGET),
+            member("AgentCalled", CONSULT_2, CONSULT_TARGET, "PJSIP/1002", "support"),
+            dial("DialBegin", CONSULT_2, CONSULT_TARGET, DialString="PJSIP/1002"),
+            hangup(CONSULT_1),
+            frame("HangupRequest", **chan(CONSULT_2)),
+            dial("DialEnd", CONSULT_2, CONSULT_TARGET, DialStatus="CANCEL"),
+            frame("QueueCallerAbandon", **chan(CONSULT_2), Queue="support", Position="1"),
+            hangup(CONSULT_TARGET),
+            hangup(CONSULT_2),
+            hangup(AGENT_1),
+            hangup(CUSTOMER),
+        ]
+    )
     assert names(events)[2:] == ["CallOffered", "CallOfferWithdrawn", "CallEnded"]
     offered = of_type(events, CallOffered)[-1]
     assert (offered.queue, offered.caller_number) == ("support", "+4930123456")
@@ -278,7 +371,9 @@ def test_a_consultation_through_a_queue_never_counts_as_the_customer_abandoning(
     assert not of_type(events, CallAbandoned)
     (ended,) = of_type(events, CallEnded)
     assert (ended.agent_interface, ended.queue, ended.outcome) == (
-        "PJSIP/1001", "sales", "answered",
+        "PJSIP/1001",
+        "sales",
+        "answered",
     )
 
 
@@ -287,16 +382,30 @@ def test_a_consultation_with_its_own_linkedid_leaves_only_the_transfer_to_follow
     call is nobody's we report; the customer's call learns its new agent from the event."""
     other = "7.9"
     phone_leg = ("PJSIP/1001-00000010", "7.9")
-    events = apply([
-        *answered_by_1001(), new(phone_leg, other), new(CONSULT_TARGET, other),
-        frame("DialBegin", **chan(phone_leg, linkedid=other),
-              **chan(CONSULT_TARGET, "Dest", other), DialString="1002"),
-        frame("DialEnd", **chan(phone_leg, linkedid=other),
-              **chan(CONSULT_TARGET, "Dest", other), DialStatus="ANSWER"),
-        attended_transfer(CONSULT_TARGET, other),
-        hangup(AGENT_1), hangup(phone_leg, other), hangup(CONSULT_TARGET, other),
-        hangup(CUSTOMER),
-    ])
+    events = apply(
+        [
+            *answered_by_1001(),
+            new(phone_leg, other),
+            new(CONSULT_TARGET, other),
+            frame(
+                "DialBegin",
+                **chan(phone_leg, linkedid=other),
+                **chan(CONSULT_TARGET, "Dest", other),
+                DialString="1002",
+            ),
+            frame(
+                "DialEnd",
+                **chan(phone_leg, linkedid=other),
+                **chan(CONSULT_TARGET, "Dest", other),
+                DialStatus="ANSWER",
+            ),
+            attended_transfer(CONSULT_TARGET, other),
+            hangup(AGENT_1),
+            hangup(phone_leg, other),
+            hangup(CONSULT_TARGET, other),
+            hangup(CUSTOMER),
+        ]
+    )
     assert names(events)[2:] == ["CallTransferred", "CallEnded"]
     assert {e.linked_id for e in events} == {CALL}
     (ended,) = of_type(events, CallEnded)
@@ -321,7 +430,10 @@ def test_both_agents_activity_follows_a_blind_transfer() -> None:
         frame("QueueMemberAdded", Queue="support", Interface="PJSIP/1002", Status="1"),
     ]
     frames = [
-        *joined, *answered_by_1001(), *blind(), new(AGENT_2),
+        *joined,
+        *answered_by_1001(),
+        *blind(),
+        new(AGENT_2),
         dial("DialBegin", CUSTOMER, AGENT_2, DialString="1002"),
         dial("DialEnd", CUSTOMER, AGENT_2, DialStatus="ANSWER"),
         hangup(AGENT_2),
@@ -329,9 +441,11 @@ def test_both_agents_activity_follows_a_blind_transfer() -> None:
     events = [e for item in frames for e in tracker.apply(item, 1.0)]
     changes = [(e.interface, e.activity) for e in of_type(events, AgentActivityChanged)]
     assert changes == [
-        ("PJSIP/1001", Activity.RINGING), ("PJSIP/1001", Activity.TALKING),
+        ("PJSIP/1001", Activity.RINGING),
+        ("PJSIP/1001", Activity.TALKING),
         ("PJSIP/1001", Activity.IDLE),
-        ("PJSIP/1002", Activity.RINGING), ("PJSIP/1002", Activity.TALKING),
+        ("PJSIP/1002", Activity.RINGING),
+        ("PJSIP/1002", Activity.TALKING),
         ("PJSIP/1002", Activity.IDLE),
     ]
 
@@ -341,12 +455,16 @@ def test_a_consulted_agent_rings_talks_and_goes_idle_while_the_first_stays_on_th
     frames = [
         frame("QueueMemberAdded", Queue="sales", Interface="PJSIP/1001", Status="1"),
         frame("QueueMemberAdded", Queue="support", Interface="PJSIP/1002", Status="1"),
-        *answered_by_1001(), *consultation(), hangup(CONSULT_1), hangup(CONSULT_TARGET),
+        *answered_by_1001(),
+        *consultation(),
+        hangup(CONSULT_1),
+        hangup(CONSULT_TARGET),
     ]
     events = [e for item in frames for e in tracker.apply(item, 1.0)]
     changes = [(e.interface, e.activity) for e in of_type(events, AgentActivityChanged)]
     assert changes[2:] == [
-        ("PJSIP/1002", Activity.RINGING), ("PJSIP/1002", Activity.TALKING),
+        ("PJSIP/1002", Activity.RINGING),
+        ("PJSIP/1002", Activity.TALKING),
         ("PJSIP/1002", Activity.IDLE),
     ]
     talking = tracker.agent("PJSIP/1001")
@@ -357,13 +475,21 @@ def test_an_answered_consultation_gone_while_the_link_was_down_is_withdrawn_at_r
     tracker = CallTracker()
     apply([*answered_by_1001(), *consultation()], tracker)
     still_there = [CUSTOMER, AGENT_1]  # the consultation ended while we were away
-    listing = [frame("CoreShowChannel", **chan(channel), Duration="00:00:09",
-                     Application="AppQueue" if channel is AGENT_1 else "Queue",
-                     BridgeId="b-1") for channel in still_there]
+    listing = [
+        frame(
+            "CoreShowChannel",
+            **chan(channel),
+            Duration="00:00:09",
+            Application="AppQueue" if channel is AGENT_1 else "Queue",
+            BridgeId="b-1",
+        )
+        for channel in still_there
+    ]
     events = tracker.reconcile(listing, 5.0)
     (withdrawn,) = of_type(events, CallOfferWithdrawn)
     assert (withdrawn.agent_interface, withdrawn.reason) == (
-        "PJSIP/1002", WithdrawalReason.TRANSFER_CANCELLED,
+        "PJSIP/1002",
+        WithdrawalReason.TRANSFER_CANCELLED,
     )
     (open_call,) = tracker.open_calls()
     assert open_call.agent_interface == "PJSIP/1001"

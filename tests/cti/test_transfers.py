@@ -28,8 +28,8 @@ from cti.events import (
     TransferKind,
     WithdrawalReason,
 )
-from cti.simulator import AgentProfile, AmiUser, CallerId, ManualClock, Simulator
 from cti.telephony import Telephony
+from pbxsim import AgentProfile, AmiUser, CallerId, ManualClock, Simulator
 
 EPOCH = 1_795_643_939.0
 CUSTOMER = CallerId("+15551234567", "Bob Customer")
@@ -73,11 +73,15 @@ class Rig:
         if self.sim.mode == "local":
             device = f"Custom:agent{extension}"
             await self.link.send(actions.setvar(f"DEVICE_STATE({device})", "NOT_INUSE"))
-            await self.link.send(actions.queue_add(queue, interface, state_interface=device,
-                                                   member_name=f"Agent {extension}"))
+            await self.link.send(
+                actions.queue_add(
+                    queue, interface, state_interface=device, member_name=f"Agent {extension}"
+                )
+            )
         else:
-            await self.link.send(actions.queue_add(queue, interface,
-                                                   member_name=f"Agent {extension}"))
+            await self.link.send(
+                actions.queue_add(queue, interface, member_name=f"Agent {extension}")
+            )
 
     async def answered_by_1001(self) -> CallAnswered:
         """The customer calls DID 5000 (sales) and agent 1001 answers."""
@@ -91,17 +95,29 @@ class Rig:
 @pytest.fixture
 async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     mode = getattr(request, "param", "pjsip")
-    sim = Simulator(clock=ManualClock(epoch=EPOCH), mode=mode,
-                    users=[AmiUser.create("cti", "pw", read="call,agent,system")])
+    sim = Simulator(
+        clock=ManualClock(epoch=EPOCH),
+        mode=mode,
+        users=[AmiUser.create("cti", "pw", read="call,agent,system")],
+    )
     # 1001 stays on until the test hangs up or the transfer takes the call away from them.
     sim.behaviour.agents["1001"] = AgentProfile(ring_delay=2.0, talk_time=600.0)
     sim.behaviour.agents["1002"] = AgentProfile(ring_delay=2.0, talk_time=20.0)
     await sim.start("127.0.0.1", 0)
     telephony = Telephony()
     queue = telephony.subscribe()
-    link = AmiLink(LinkConfig(host="127.0.0.1", port=sim.port, username="cti", secret="pw",
-                              events="call,agent,system", wanted_events=telephony.wanted_events,
-                              reconcile_interval=3600.0), telephony)
+    link = AmiLink(
+        LinkConfig(
+            host="127.0.0.1",
+            port=sim.port,
+            username="cti",
+            secret="pw",
+            events="call,agent,system",
+            wanted_events=telephony.wanted_events,
+            reconcile_interval=3600.0,
+        ),
+        telephony,
+    )
     running = asyncio.create_task(link.run())
     try:
         await asyncio.wait_for(link.wait_connected(), 5)
@@ -128,7 +144,8 @@ def of_type(events: list[DomainEvent], kind: type[T]) -> list[T]:
 def call_events(events: list[DomainEvent], linked_id: str) -> list[str]:
     """The names of the call's domain events (agent activity, which also names it, aside)."""
     return [
-        type(e).__name__ for e in events
+        type(e).__name__
+        for e in events
         if getattr(e, "linked_id", None) == linked_id and not isinstance(e, AgentActivityChanged)
     ]
 
@@ -148,31 +165,43 @@ async def test_a_blind_transfer_to_an_agent_pops_the_same_customer_and_ends_once
     await rig.advance(30)
 
     assert call_events(rig.seen, call) == [
-        "CallOffered", "CallAnswered",  # 1001
-        "CallTransferred", "CallOffered", "CallAnswered",  # 1002
+        "CallOffered",
+        "CallAnswered",  # 1001
+        "CallTransferred",
+        "CallOffered",
+        "CallAnswered",  # 1002
         "CallEnded",
     ]
     (transferred,) = of_type(rig.seen, CallTransferred)
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
-        TransferKind.BLIND, rig.interface("1001"), "1002@transfer",
+        TransferKind.BLIND,
+        rig.interface("1001"),
+        "1002@transfer",
     )
     first, second = of_type(rig.seen, CallOffered)
     assert second.agent_interface == rig.interface("1002") and second.queue == ""
     assert (second.linked_id, second.caller_number, second.caller_name) == (
-        call, first.caller_number, first.caller_name,
+        call,
+        first.caller_number,
+        first.caller_name,
     )
     assert second.caller_number == "+15551234567"
     taken = of_type(rig.seen, CallAnswered)[-1]
     assert (taken.agent_interface, taken.device_channel) == (
-        rig.interface("1002"), second.device_channel,
+        rig.interface("1002"),
+        second.device_channel,
     )
     (ended,) = of_type(rig.seen, CallEnded)
     assert (ended.linked_id, ended.agent_interface, ended.outcome) == (
-        call, rig.interface("1002"), Outcome.ANSWERED,
+        call,
+        rig.interface("1002"),
+        Outcome.ANSWERED,
     )
     assert activity(rig.seen, rig.interface("1001"))[-2:] == [Activity.TALKING, Activity.IDLE]
     assert activity(rig.seen, rig.interface("1002")) == [
-        Activity.RINGING, Activity.TALKING, Activity.IDLE,
+        Activity.RINGING,
+        Activity.TALKING,
+        Activity.IDLE,
     ]
     assert rig.telephony.calls.open_calls() == []
 
@@ -187,16 +216,24 @@ async def test_a_blind_transfer_to_a_queue_did_is_offered_from_that_queue(rig: R
     await rig.advance(30)
 
     assert call_events(rig.seen, call) == [
-        "CallOffered", "CallAnswered", "CallTransferred", "CallOffered", "CallAnswered",
+        "CallOffered",
+        "CallAnswered",
+        "CallTransferred",
+        "CallOffered",
+        "CallAnswered",
         "CallEnded",
     ]
     offered = of_type(rig.seen, CallOffered)[-1]
     assert (offered.linked_id, offered.agent_interface, offered.queue) == (
-        call, rig.interface("1002"), "support",
+        call,
+        rig.interface("1002"),
+        "support",
     )
     (ended,) = of_type(rig.seen, CallEnded)
     assert (ended.agent_interface, ended.queue, ended.outcome) == (
-        rig.interface("1002"), "support", Outcome.ANSWERED,
+        rig.interface("1002"),
+        "support",
+        Outcome.ANSWERED,
     )
 
 
@@ -213,7 +250,9 @@ async def test_an_attended_transfer_completed_by_hanging_up_hands_the_call_over(
     assert call_events(consulting, call) == ["CallOffered", "CallAnswered"]
     offered, consult = of_type(consulting, CallOffered)[0], of_type(consulting, CallAnswered)[0]
     assert (offered.agent_interface, offered.caller_number, offered.queue) == (
-        rig.interface("1002"), "+15551234567", "",
+        rig.interface("1002"),
+        "+15551234567",
+        "",
     )
     assert consult.agent_interface == rig.interface("1002")
     assert rig.telephony.agents.agent(rig.interface("1001")).activity is Activity.TALKING
@@ -222,20 +261,28 @@ async def test_an_attended_transfer_completed_by_hanging_up_hands_the_call_over(
     completing = await rig.advance(2)
     (transferred,) = of_type(completing, CallTransferred)
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
-        TransferKind.ATTENDED, rig.interface("1001"), offered.device_channel,
+        TransferKind.ATTENDED,
+        rig.interface("1001"),
+        offered.device_channel,
     )
     assert not of_type(completing, CallEnded)
     await rig.advance(25)  # 1002 talks to the customer, then hangs up
 
     assert call_events(rig.seen, call) == [
-        "CallOffered", "CallAnswered", "CallOffered", "CallAnswered", "CallTransferred",
+        "CallOffered",
+        "CallAnswered",
+        "CallOffered",
+        "CallAnswered",
+        "CallTransferred",
         "CallEnded",
     ]
     (ended,) = of_type(rig.seen, CallEnded)
     assert (ended.agent_interface, ended.outcome) == (rig.interface("1002"), Outcome.ANSWERED)
     assert activity(rig.seen, rig.interface("1001"))[-1] is Activity.IDLE
     assert activity(rig.seen, rig.interface("1002")) == [
-        Activity.RINGING, Activity.TALKING, Activity.IDLE,
+        Activity.RINGING,
+        Activity.TALKING,
+        Activity.IDLE,
     ]
     assert rig.sim.pbx.channels == {}
 
@@ -253,7 +300,9 @@ async def test_a_cancelled_attended_transfer_leaves_the_customer_with_the_first_
     cancelled = await rig.advance(2)
     (withdrawn,) = of_type(cancelled, CallOfferWithdrawn)
     assert (withdrawn.linked_id, withdrawn.agent_interface, withdrawn.reason) == (
-        call, rig.interface("1002"), WithdrawalReason.TRANSFER_CANCELLED,
+        call,
+        rig.interface("1002"),
+        WithdrawalReason.TRANSFER_CANCELLED,
     )
     assert rig.telephony.agents.agent(rig.interface("1002")).activity is Activity.IDLE
     assert rig.telephony.agents.agent(rig.interface("1001")).activity is Activity.TALKING
@@ -263,7 +312,11 @@ async def test_a_cancelled_attended_transfer_leaves_the_customer_with_the_first_
     await rig.link.send(actions.hangup(answered.device_channel))  # 1001 ends the call later
     await rig.advance(3)
     assert call_events(rig.seen, call) == [
-        "CallOffered", "CallAnswered", "CallOffered", "CallAnswered", "CallOfferWithdrawn",
+        "CallOffered",
+        "CallAnswered",
+        "CallOffered",
+        "CallAnswered",
+        "CallOfferWithdrawn",
         "CallEnded",
     ]
     assert not of_type(rig.seen, CallTransferred)

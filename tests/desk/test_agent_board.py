@@ -34,43 +34,109 @@ class Floor:
         for event in self.agents.apply(Frame((("Event", name), *headers.items())), at):
             self.board.apply(event, at)
 
-    def joins(self, interface: str, at: float, queue: str = "sales", paused: bool = False,
-              reason: str = "") -> None:
-        self.frame("QueueMemberAdded", at, Queue=queue, MemberName=interface,
-                   Interface=interface, StateInterface=interface, Membership="dynamic",
-                   Penalty="0", CallsTaken="0", LastCall="0", LastPause="0",
-                   InCall="0", Status="1", Paused="1" if paused else "0",
-                   PausedReason=reason, Ringinuse="0", Wrapuptime="0")
+    def joins(
+        self,
+        interface: str,
+        at: float,
+        queue: str = "sales",
+        paused: bool = False,
+        reason: str = "",
+    ) -> None:
+        self.frame(
+            "QueueMemberAdded",
+            at,
+            Queue=queue,
+            MemberName=interface,
+            Interface=interface,
+            StateInterface=interface,
+            Membership="dynamic",
+            Penalty="0",
+            CallsTaken="0",
+            LastCall="0",
+            LastPause="0",
+            InCall="0",
+            Status="1",
+            Paused="1" if paused else "0",
+            PausedReason=reason,
+            Ringinuse="0",
+            Wrapuptime="0",
+        )
 
-    def pauses(self, interface: str, at: float, reason: str, paused: bool = True,
-               queue: str = "sales") -> None:
-        self.frame("QueueMemberPause", at, Queue=queue, MemberName=interface,
-                   Interface=interface, StateInterface=interface, Membership="dynamic",
-                   Penalty="0", CallsTaken="0", LastCall="0", LastPause="0", InCall="0",
-                   Status="1", Paused="1" if paused else "0", PausedReason=reason,
-                   Ringinuse="0", Wrapuptime="0")
+    def pauses(
+        self, interface: str, at: float, reason: str, paused: bool = True, queue: str = "sales"
+    ) -> None:
+        self.frame(
+            "QueueMemberPause",
+            at,
+            Queue=queue,
+            MemberName=interface,
+            Interface=interface,
+            StateInterface=interface,
+            Membership="dynamic",
+            Penalty="0",
+            CallsTaken="0",
+            LastCall="0",
+            LastPause="0",
+            InCall="0",
+            Status="1",
+            Paused="1" if paused else "0",
+            PausedReason=reason,
+            Ringinuse="0",
+            Wrapuptime="0",
+        )
 
 
 def offered(agent: str, device: str, call: str = "c1", at: float = 1.0) -> CallOffered:
-    return CallOffered(linked_id=call, uniqueid_of_caller="u", agent_interface=agent,
-                       member_name="", device_channel=device, caller_number="+15551234567",
-                       caller_name="", presentation_restricted=False,
-                       customer_number="+15551234567", dnis="5000", queue="sales",
-                       direction=Direction.INBOUND, variables=(), tags=(), at=at)
+    return CallOffered(
+        linked_id=call,
+        uniqueid_of_caller="u",
+        agent_interface=agent,
+        member_name="",
+        device_channel=device,
+        caller_number="+15551234567",
+        caller_name="",
+        presentation_restricted=False,
+        customer_number="+15551234567",
+        dnis="5000",
+        queue="sales",
+        direction=Direction.INBOUND,
+        variables=(),
+        tags=(),
+        at=at,
+    )
 
 
 def answered(agent: str, device: str, call: str = "c1", at: float = 2.0) -> CallAnswered:
-    return CallAnswered(linked_id=call, agent_interface=agent, member_name="",
-                        device_channel=device, queue="sales", direction=Direction.INBOUND,
-                        at=at, wait_seconds=1.0)
+    return CallAnswered(
+        linked_id=call,
+        agent_interface=agent,
+        member_name="",
+        device_channel=device,
+        queue="sales",
+        direction=Direction.INBOUND,
+        at=at,
+        wait_seconds=1.0,
+    )
 
 
 def ended(call: str, agent: str, at: float = 9.0) -> CallEnded:
-    return CallEnded(linked_id=call, direction=Direction.INBOUND, outcome=Outcome.ANSWERED,
-                     caller_number="", customer_number="", queue="sales",
-                     agent_interface=agent, offered_at=0.0, answered_at=2.0, ended_at=at,
-                     wait_seconds=2.0, talk_seconds=7.0, hangup_cause=16,
-                     hangup_cause_text="", tags=())
+    return CallEnded(
+        linked_id=call,
+        direction=Direction.INBOUND,
+        outcome=Outcome.ANSWERED,
+        caller_number="",
+        customer_number="",
+        queue="sales",
+        agent_interface=agent,
+        offered_at=0.0,
+        answered_at=2.0,
+        ended_at=at,
+        wait_seconds=2.0,
+        talk_seconds=7.0,
+        hangup_cause=16,
+        hangup_cause_text="",
+        tags=(),
+    )
 
 
 def test_an_answered_call_is_held_with_its_channel_until_it_ends():
@@ -92,19 +158,34 @@ def test_a_cancelled_consultation_frees_the_consulted_agent_only():
     board.apply(answered(ANN, "PJSIP/1001-1"), 2.0)
     board.apply(offered(BOB, "PJSIP/1002-1"), 3.0)
     board.apply(answered(BOB, "PJSIP/1002-1"), 4.0)
-    board.apply(CallOfferWithdrawn(linked_id="c1", agent_interface=BOB,
-                                   device_channel="PJSIP/1002-1",
-                                   reason=WithdrawalReason.TRANSFER_CANCELLED, at=5.0), 5.0)
+    board.apply(
+        CallOfferWithdrawn(
+            linked_id="c1",
+            agent_interface=BOB,
+            device_channel="PJSIP/1002-1",
+            reason=WithdrawalReason.TRANSFER_CANCELLED,
+            at=5.0,
+        ),
+        5.0,
+    )
     assert board.call_of(BOB) is None and board.call_of(ANN).state == "talking"
 
 
 def test_a_transfer_takes_the_call_off_the_transferer():
     board = Floor().board
     board.apply(answered(ANN, "PJSIP/1001-1"), 2.0)
-    board.apply(CallTransferred(linked_id="c1", kind=TransferKind.BLIND, agent_interface=ANN,
-                                transferer_channel="PJSIP/1001-1",
-                                transferee_channel="PJSIP/trunk-1", target="1002@transfer",
-                                at=4.0), 4.0)
+    board.apply(
+        CallTransferred(
+            linked_id="c1",
+            kind=TransferKind.BLIND,
+            agent_interface=ANN,
+            transferer_channel="PJSIP/1001-1",
+            transferee_channel="PJSIP/trunk-1",
+            target="1002@transfer",
+            at=4.0,
+        ),
+        4.0,
+    )
     assert board.call_of(ANN) is None
 
 
@@ -117,9 +198,20 @@ def test_a_placed_call_the_pbx_refused_or_never_connected_is_forgotten():
     board.forget_call(ANN, "cc-1", 2.0)
     assert board.call_of(ANN) is None
     board.dialling(ANN, "cc-2", 3.0)
-    board.apply(OriginateFailed(action_id="a", uniqueid="cc-2", channel="PJSIP/1001",
-                                reason_code=0, reason="failure", outcome=Outcome.FAILED,
-                                direction=Direction.CLICK_TO_CALL, tags=(), at=4.0), 4.0)
+    board.apply(
+        OriginateFailed(
+            action_id="a",
+            uniqueid="cc-2",
+            channel="PJSIP/1001",
+            reason_code=0,
+            reason="failure",
+            outcome=Outcome.FAILED,
+            direction=Direction.CLICK_TO_CALL,
+            tags=(),
+            at=4.0,
+        ),
+        4.0,
+    )
     assert board.call_of(ANN) is None
 
 

@@ -12,13 +12,25 @@ from cti.events import Direction, Outcome
 from desk.checkpoint import RedisCheckpoint, ended_in_the_gap
 
 
-def open_call(linked_id: str, state: str, answered_at: float | None = None,
-              direction: Direction = Direction.INBOUND) -> OpenCall:
-    return OpenCall(linked_id=linked_id, direction=direction, state=state,
-                    caller_number="+15551234567", customer_number="+15551234567",
-                    queue="sales", agent_interface="PJSIP/1001" if answered_at else "",
-                    offered_at=100.0, answered_at=answered_at,
-                    channels=("PJSIP/trunk-00000001",), tags=(("customer_id", "7"),))
+def open_call(
+    linked_id: str,
+    state: str,
+    answered_at: float | None = None,
+    direction: Direction = Direction.INBOUND,
+) -> OpenCall:
+    return OpenCall(
+        linked_id=linked_id,
+        direction=direction,
+        state=state,
+        caller_number="+15551234567",
+        customer_number="+15551234567",
+        queue="sales",
+        agent_interface="PJSIP/1001" if answered_at else "",
+        offered_at=100.0,
+        answered_at=answered_at,
+        channels=("PJSIP/trunk-00000001",),
+        tags=(("customer_id", "7"),),
+    )
 
 
 async def test_the_open_calls_come_back_as_they_were_saved(redis):
@@ -32,9 +44,13 @@ async def test_the_open_calls_come_back_as_they_were_saved(redis):
 
 
 def test_calls_gone_from_the_pbx_are_answered_if_they_were_else_of_unknown_outcome():
-    before = [open_call("talking", "answered", 110.0), open_call("waiting", "queued"),
-              open_call("ringing", "ringing"), open_call("still-up", "answered", 105.0),
-              open_call("dialled", "dialling", direction=Direction.OUTBOUND)]
+    before = [
+        open_call("talking", "answered", 110.0),
+        open_call("waiting", "queued"),
+        open_call("ringing", "ringing"),
+        open_call("still-up", "answered", 105.0),
+        open_call("dialled", "dialling", direction=Direction.OUTBOUND),
+    ]
     ended = {e.linked_id: e for e in ended_in_the_gap(before, ["still-up"], 130.0)}
     assert set(ended) == {"talking", "waiting", "ringing", "dialled"}
     assert (ended["talking"].outcome, ended["talking"].talk_seconds) == (Outcome.ANSWERED, 20.0)

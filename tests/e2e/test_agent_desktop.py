@@ -9,8 +9,8 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from cti.simulator import CallerId
-from cti.simulator.scenarios import did_for
+from pbxsim import CallerId
+from pbxsim.scenarios import did_for
 from tests.conftest import add_user, test_settings
 from tests.e2e.test_login_in_browser import sign_in
 from tests.web.telephony import add_customer
@@ -28,8 +28,7 @@ async def server(aiohttp_server, database_url, tmp_path, clock):
     return server
 
 
-async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser, server,
-                                                                         base_url):
+async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser, server, base_url):
     app = server.app
     await add_user(app, "ann", "inbound_agent", extension="1001", display_name="Ann Agent")
     await add_customer(app, "<b>Acme</b> Ltd", "+1 555 123 4567")
@@ -42,10 +41,12 @@ async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser
 
     sim = app[simulator_key].simulator
     answered: list[float] = []
-    sim.add_listener(lambda e: answered.append(time.monotonic())
-                     if e.name == "AgentConnect" else None)
-    sim.inbound_call(did_for(sim, "sales"), CallerId("+15551234567", "Test"), patience=60,
-                     queue="sales")
+    sim.add_listener(
+        lambda e: answered.append(time.monotonic()) if e.name == "AgentConnect" else None
+    )
+    sim.inbound_call(
+        did_for(sim, "sales"), CallerId("+15551234567", "Test"), patience=60, queue="sales"
+    )
     pop = page.locator(".pop")
     await expect(pop.locator(".pop-title")).to_have_text("<b>Acme</b> Ltd", timeout=5000)
     popped = time.monotonic()
@@ -65,6 +66,7 @@ async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser
     await expect(page.locator("#state")).to_have_text("Paused: lunch")
 
     customer = await (await page.context.new_page()).goto(
-        base_url + "/customers/" + await pop.get_attribute("data-customer-id"))
+        base_url + "/customers/" + await pop.get_attribute("data-customer-id")
+    )
     history = await customer.text()
     assert "Asked about &lt;i&gt;delivery&lt;/i&gt; 🙂" in history and "callback" in history

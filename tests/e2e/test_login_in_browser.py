@@ -29,8 +29,7 @@ async def test_an_agent_signs_in_and_sees_their_home(browser, server, base_url):
     await expect(page.locator("header nav a", has_text="Users")).to_have_count(0)
 
 
-async def test_a_wrong_password_shows_an_error_and_keeps_the_user_name(
-        browser, server, base_url):
+async def test_a_wrong_password_shows_an_error_and_keeps_the_user_name(browser, server, base_url):
     await add_user(server.app, "ann", "inbound_agent")
     page = await (await browser.new_context()).new_page()
     await sign_in(page, base_url, "ann", "not my password")
@@ -39,8 +38,7 @@ async def test_a_wrong_password_shows_an_error_and_keeps_the_user_name(
     await expect(page.locator("input[name=password]")).to_have_value("")
 
 
-async def test_an_agent_opening_an_admin_page_is_told_it_is_not_allowed(
-        browser, server, base_url):
+async def test_an_agent_opening_an_admin_page_is_told_it_is_not_allowed(browser, server, base_url):
     await add_user(server.app, "ann", "inbound_agent")
     page = await (await browser.new_context()).new_page()
     await sign_in(page, base_url, "ann")
@@ -50,8 +48,7 @@ async def test_an_agent_opening_an_admin_page_is_told_it_is_not_allowed(
     await expect(page.locator("h1")).to_have_text("Not allowed")
 
 
-async def test_a_second_login_sends_the_first_browser_to_the_login_page(
-        browser, server, base_url):
+async def test_a_second_login_sends_the_first_browser_to_the_login_page(browser, server, base_url):
     await add_user(server.app, "ann", "inbound_agent", display_name="Ann Agent")
     first = await (await browser.new_context()).new_page()
     await sign_in(first, base_url, "ann")

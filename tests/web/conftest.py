@@ -28,11 +28,21 @@ async def two_instances(aiohttp_client, database_url, tmp_path, clock, redis):
     from tests.conftest import add_user
     from tests.web.telephony import add_customer
 
-    driver = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path / "one", redis_url=redis.url, pbx="simulator",
-        simulator_scenario=""), clock=clock))
-    web_only = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path / "two", redis_url=redis.url), clock=clock))
+    driver = await aiohttp_client(
+        create_app(
+            test_settings(
+                database_url,
+                tmp_path / "one",
+                redis_url=redis.url,
+                pbx="simulator",
+                simulator_scenario="",
+            ),
+            clock=clock,
+        )
+    )
+    web_only = await aiohttp_client(
+        create_app(test_settings(database_url, tmp_path / "two", redis_url=redis.url), clock=clock)
+    )
     await asyncio.wait_for(driver.app[pbx_key].runtime.link.wait_connected(), 10)
     await add_user(driver.app, "ann", "inbound_agent", extension="1001")
     await add_customer(driver.app, "Acme Ltd", "+1 555 123 4567")

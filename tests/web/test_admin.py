@@ -20,11 +20,19 @@ async def test_an_admin_creates_a_user_in_the_web_ui_who_can_then_log_in(aiohttp
     await add_user(client.app, "boss", "admin")
     await web_login(client, "boss")
     token = await page_csrf(client, "/admin/users/new")
-    response = await client.post("/admin/users/new", data=[
-        ("csrf_token", token), ("username", "Carla"), ("display_name", "Carla Caller"),
-        ("password", "a long password"), ("roles", "inbound_agent"), ("roles", "service_staff"),
-        ("extension", "1005"),
-    ], allow_redirects=False)
+    response = await client.post(
+        "/admin/users/new",
+        data=[
+            ("csrf_token", token),
+            ("username", "Carla"),
+            ("display_name", "Carla Caller"),
+            ("password", "a long password"),
+            ("roles", "inbound_agent"),
+            ("roles", "service_staff"),
+            ("extension", "1005"),
+        ],
+        allow_redirects=False,
+    )
     assert response.status == 303
     listing = await (await client.get("/admin/users")).text()
     assert "carla" in listing and "Carla Caller" in listing
@@ -37,13 +45,23 @@ async def test_an_admin_creates_a_user_in_the_web_ui_who_can_then_log_in(aiohttp
 async def test_creating_a_user_is_audited_with_who_when_and_what(client, clock):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
-    response = await client.post("/api/v1/users", headers={"X-CSRF-Token": token}, json={
-        "username": "dan", "display_name": "Dan", "password": "a long password",
-        "roles": ["outbound_agent"]})
+    response = await client.post(
+        "/api/v1/users",
+        headers={"X-CSRF-Token": token},
+        json={
+            "username": "dan",
+            "display_name": "Dan",
+            "password": "a long password",
+            "roles": ["outbound_agent"],
+        },
+    )
     assert response.status == 201
     async with client.app[db_key]() as db:
-        entry = await db.scalar(select(AuditEntry).where(
-            AuditEntry.action == "user.create", AuditEntry.actor_name != "system"))
+        entry = await db.scalar(
+            select(AuditEntry).where(
+                AuditEntry.action == "user.create", AuditEntry.actor_name != "system"
+            )
+        )
     assert entry.actor_name == "boss" and entry.at == clock.now
     assert entry.before is None
     assert entry.after["roles"] == ["outbound_agent"]
@@ -53,8 +71,7 @@ async def test_creating_a_user_is_audited_with_who_when_and_what(client, clock):
 async def test_duplicate_user_names_are_refused_with_a_reason(client):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
-    body = {"username": "BOSS", "display_name": "Other", "password": "a long password",
-            "roles": []}
+    body = {"username": "BOSS", "display_name": "Other", "password": "a long password", "roles": []}
     response = await client.post("/api/v1/users", json=body, headers={"X-CSRF-Token": token})
     assert response.status == 409
     assert (await response.json())["fields"] == {"username": "user name 'boss' is taken"}
@@ -63,8 +80,12 @@ async def test_duplicate_user_names_are_refused_with_a_reason(client):
 async def test_unknown_role_names_are_refused_and_nothing_is_created(client):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
-    body = {"username": "eve", "display_name": "Eve", "password": "a long password",
-            "roles": ["inbound_agent", "overlord"]}
+    body = {
+        "username": "eve",
+        "display_name": "Eve",
+        "password": "a long password",
+        "roles": ["inbound_agent", "overlord"],
+    }
     response = await client.post("/api/v1/users", json=body, headers={"X-CSRF-Token": token})
     assert response.status == 422
     assert "overlord" in (await response.json())["fields"]["roles"]
@@ -75,8 +96,9 @@ async def test_unknown_role_names_are_refused_and_nothing_is_created(client):
 async def test_disabling_the_last_admin_is_refused(client):
     boss = await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
-    response = await client.patch(f"/api/v1/users/{boss.id}", json={"is_active": False},
-                                  headers={"X-CSRF-Token": token})
+    response = await client.patch(
+        f"/api/v1/users/{boss.id}", json={"is_active": False}, headers={"X-CSRF-Token": token}
+    )
     assert response.status == 409
     assert "administrator" in (await response.json())["message"]
     still = await (await client.get(f"/api/v1/users/{boss.id}")).json()
@@ -87,37 +109,49 @@ async def test_taking_the_admin_role_from_the_last_admin_is_refused_in_the_web_u
     boss = await add_user(client.app, "boss", "admin")
     await web_login(client, "boss")
     token = await page_csrf(client, f"/admin/users/{boss.id}")
-    response = await client.post(f"/admin/users/{boss.id}", data={
-        "csrf_token": token, "display_name": "Boss", "roles": "inbound_agent",
-        "is_active": "on"})
+    response = await client.post(
+        f"/admin/users/{boss.id}",
+        data={
+            "csrf_token": token,
+            "display_name": "Boss",
+            "roles": "inbound_agent",
+            "is_active": "on",
+        },
+    )
     assert response.status == 409
     assert "keep at least one active administrator" in await response.text()
     assert (await client.get("/admin/users")).status == 200
 
 
 async def test_a_second_admin_may_disable_the_first_and_the_first_is_signed_out(
-        aiohttp_client, client):
+    aiohttp_client, client
+):
     first = await add_user(client.app, "boss", "admin")
     await add_user(client.app, "deputy", "admin")
     await web_login(client, "boss")
     deputy = await aiohttp_client(client.server)
     token = await api_login(deputy, "deputy")
-    response = await deputy.patch(f"/api/v1/users/{first.id}", json={"is_active": False},
-                                  headers={"X-CSRF-Token": token})
+    response = await deputy.patch(
+        f"/api/v1/users/{first.id}", json={"is_active": False}, headers={"X-CSRF-Token": token}
+    )
     assert response.status == 200
     assert (await client.get("/api/v1/me")).status == 401
 
 
 async def test_a_password_reset_signs_the_user_out_and_the_new_password_works(
-        aiohttp_client, client):
+    aiohttp_client, client
+):
     await add_user(client.app, "boss", "admin")
     ann = await add_user(client.app, "ann", "inbound_agent")
     ann_browser = await aiohttp_client(client.server)
     await web_login(ann_browser, "ann")
     await web_login(client, "boss")
     token = await page_csrf(client, f"/admin/users/{ann.id}")
-    response = await client.post(f"/admin/users/{ann.id}/password", data={
-        "csrf_token": token, "password": "a brand new secret"}, allow_redirects=False)
+    response = await client.post(
+        f"/admin/users/{ann.id}/password",
+        data={"csrf_token": token, "password": "a brand new secret"},
+        allow_redirects=False,
+    )
     assert response.status == 303
     assert (await ann_browser.get("/api/v1/me")).status == 401
     assert (await web_login(ann_browser, "ann", PASSWORD)).status == 401
@@ -134,9 +168,11 @@ async def test_changing_a_roles_permissions_changes_access_at_once(aiohttp_clien
     token = await api_login(client, "boss")
     roles = (await (await client.get("/api/v1/roles")).json())["roles"]
     agent_perms = next(r["permissions"] for r in roles if r["name"] == "inbound_agent")
-    response = await client.put("/api/v1/roles/inbound_agent/permissions",
-                                json={"permissions": [*agent_perms, "audit.read"]},
-                                headers={"X-CSRF-Token": token})
+    response = await client.put(
+        "/api/v1/roles/inbound_agent/permissions",
+        json={"permissions": [*agent_perms, "audit.read"]},
+        headers={"X-CSRF-Token": token},
+    )
     assert response.status == 200
     assert (await agent.get("/api/v1/audit")).status == 200
     assert ("boss", "role.permissions", "inbound_agent") in await audit_actions(client.app)
@@ -146,24 +182,36 @@ async def test_role_permissions_are_edited_in_the_web_ui(client):
     await add_user(client.app, "boss", "admin")
     await web_login(client, "boss")
     token = await page_csrf(client, "/admin/roles")
-    response = await client.post("/admin/roles/service_staff", data=[
-        ("csrf_token", token), ("permissions", "customers.read"),
-        ("permissions", "reports.read")], allow_redirects=False)
+    response = await client.post(
+        "/admin/roles/service_staff",
+        data=[
+            ("csrf_token", token),
+            ("permissions", "customers.read"),
+            ("permissions", "reports.read"),
+        ],
+        allow_redirects=False,
+    )
     assert response.status == 303
     roles = (await (await client.get("/api/v1/roles")).json())["roles"]
     assert next(r for r in roles if r["name"] == "service_staff")["permissions"] == [
-        "customers.read", "reports.read"]
+        "customers.read",
+        "reports.read",
+    ]
 
 
 async def test_unknown_permissions_and_admin_lockout_are_refused(client):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
     headers = {"X-CSRF-Token": token}
-    bad = await client.put("/api/v1/roles/team_lead/permissions",
-                           json={"permissions": ["launch.missiles"]}, headers=headers)
+    bad = await client.put(
+        "/api/v1/roles/team_lead/permissions",
+        json={"permissions": ["launch.missiles"]},
+        headers=headers,
+    )
     assert bad.status == 422 and "launch.missiles" in (await bad.json())["fields"]["permissions"]
-    lockout = await client.put("/api/v1/roles/admin/permissions",
-                               json={"permissions": ["customers.read"]}, headers=headers)
+    lockout = await client.put(
+        "/api/v1/roles/admin/permissions", json={"permissions": ["customers.read"]}, headers=headers
+    )
     assert lockout.status == 409
     assert (await client.get("/api/v1/users")).status == 200
 
@@ -182,18 +230,38 @@ async def test_an_admin_adds_and_retires_dictionary_entries_in_the_web_ui(client
     await add_user(client.app, "boss", "admin")
     await web_login(client, "boss")
     token = await page_csrf(client, "/admin/dictionary/pause_reason")
-    added = await client.post("/admin/dictionary/pause_reason", data={
-        "csrf_token": token, "code": "coaching", "label": "Coaching", "sort_order": "7",
-        "time_limit_minutes": "20"}, allow_redirects=False)
+    added = await client.post(
+        "/admin/dictionary/pause_reason",
+        data={
+            "csrf_token": token,
+            "code": "coaching",
+            "label": "Coaching",
+            "sort_order": "7",
+            "time_limit_minutes": "20",
+        },
+        allow_redirects=False,
+    )
     assert added.status == 303
-    retired = await client.post("/admin/dictionary/pause_reason/coaching", data={
-        "csrf_token": token, "label": "Coaching session", "sort_order": "7",
-        "time_limit_minutes": "25"}, allow_redirects=False)  # no is_active: unticked
+    retired = await client.post(
+        "/admin/dictionary/pause_reason/coaching",
+        data={
+            "csrf_token": token,
+            "label": "Coaching session",
+            "sort_order": "7",
+            "time_limit_minutes": "25",
+        },
+        allow_redirects=False,
+    )  # no is_active: unticked
     assert retired.status == 303
     entries = (await (await client.get("/api/v1/dictionary/pause_reason")).json())["entries"]
     coaching = next(e for e in entries if e["code"] == "coaching")
-    assert coaching == {"code": "coaching", "label": "Coaching session", "sort_order": 7,
-                        "is_active": False, "attributes": {"time_limit_minutes": 25}}
+    assert coaching == {
+        "code": "coaching",
+        "label": "Coaching session",
+        "sort_order": 7,
+        "is_active": False,
+        "attributes": {"time_limit_minutes": 25},
+    }
     actions = await audit_actions(client.app)
     assert ("boss", "dictionary.create", "coaching") in actions
     assert ("boss", "dictionary.update", "coaching") in actions
@@ -203,22 +271,30 @@ async def test_dictionary_rules_are_enforced(client):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
     headers = {"X-CSRF-Token": token}
-    duplicate = await client.post("/api/v1/dictionary/region", headers=headers,
-                                  json={"code": "north", "label": "North again"})
+    duplicate = await client.post(
+        "/api/v1/dictionary/region", headers=headers, json={"code": "north", "label": "North again"}
+    )
     assert duplicate.status == 409
-    no_limit = await client.post("/api/v1/dictionary/region", headers=headers,
-                                 json={"code": "far", "label": "Far", "time_limit_minutes": 5})
+    no_limit = await client.post(
+        "/api/v1/dictionary/region",
+        headers=headers,
+        json={"code": "far", "label": "Far", "time_limit_minutes": 5},
+    )
     assert no_limit.status == 422 and "time_limit_minutes" in (await no_limit.json())["fields"]
-    unknown = await client.post("/api/v1/dictionary/planets", headers=headers,
-                                json={"code": "mars", "label": "Mars"})
+    unknown = await client.post(
+        "/api/v1/dictionary/planets", headers=headers, json={"code": "mars", "label": "Mars"}
+    )
     assert unknown.status == 404
 
 
 async def test_only_dictionary_admins_edit_the_dictionary(client):
     await add_user(client.app, "ann", "inbound_agent")
     token = await api_login(client, "ann")
-    response = await client.post("/api/v1/dictionary/region", headers={"X-CSRF-Token": token},
-                                 json={"code": "moon", "label": "Moon"})
+    response = await client.post(
+        "/api/v1/dictionary/region",
+        headers={"X-CSRF-Token": token},
+        json={"code": "moon", "label": "Moon"},
+    )
     assert response.status == 403
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from crm_core.models import CallRecord, Interaction
-from cti.simulator import AgentProfile
+from pbxsim import AgentProfile
 from tests.conftest import add_user, api_login, same_origin, test_settings, web_login
 from tests.support.waiting import until
 from tests.web.telephony import add_customer, agent_ready, ring
@@ -23,8 +23,14 @@ from web.appkeys import db_key, pbx_key, simulator_key
 @pytest.fixture
 async def desk(aiohttp_client, database_url, tmp_path, clock):
     """The service with a short wrap-up bound and quick pause checks."""
-    settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="",
-                             wrapup_seconds=30, pause_check_seconds=0.05)
+    settings = test_settings(
+        database_url,
+        tmp_path,
+        pbx="simulator",
+        simulator_scenario="",
+        wrapup_seconds=30,
+        pause_check_seconds=0.05,
+    )
     client = await aiohttp_client(create_app(settings, clock=clock))
     await asyncio.wait_for(client.app[pbx_key].runtime.link.wait_connected(), 10)
     return client
@@ -65,8 +71,11 @@ async def test_agent_1001_hangs_up_writes_a_disposition_and_it_shows_in_the_hist
     await until(lambda: _async_record(app, call_id))
 
     notes = "Wants the <b>blue</b> one — العربية 🙂 " + "x" * 9000
-    wrapped = await desk.post(f"/api/v1/calls/{call_id}/wrap-up", headers={
-        "X-CSRF-Token": token}, json={"disposition": "sale", "notes": notes})
+    wrapped = await desk.post(
+        f"/api/v1/calls/{call_id}/wrap-up",
+        headers={"X-CSRF-Token": token},
+        json={"disposition": "sale", "notes": notes},
+    )
     assert wrapped.status == 201, await wrapped.text()
     await until(lambda: _async(paused_reasons(app, "PJSIP/1001") == set()))
 
@@ -80,8 +89,11 @@ async def test_agent_1001_hangs_up_writes_a_disposition_and_it_shows_in_the_hist
     page = await (await desk.get(f"/customers/{acme}")).text()
     assert "Wants the &lt;b&gt;blue&lt;/b&gt; one — العربية 🙂" in page and "<b>blue" not in page
 
-    again = await desk.post(f"/api/v1/calls/{call_id}/wrap-up", headers={
-        "X-CSRF-Token": token}, json={"disposition": "sale"})
+    again = await desk.post(
+        f"/api/v1/calls/{call_id}/wrap-up",
+        headers={"X-CSRF-Token": token},
+        json={"disposition": "sale"},
+    )
     assert again.status == 409
 
 
@@ -89,19 +101,25 @@ async def test_a_wrap_up_with_a_made_up_disposition_changes_nothing(desk):
     app = desk.app
     await add_user(app, "ann", "inbound_agent", extension="1001")
     token = await api_login(desk, "ann")
-    for body in ({"disposition": "no-such-code"}, {"disposition": "sale", "notes": "x" * 10_001},
-                 {"disposition": "sale", "customer_id": 999_999}):
-        response = await desk.post("/api/v1/calls/some-call/wrap-up",
-                                   headers={"X-CSRF-Token": token}, json=body)
+    for body in (
+        {"disposition": "no-such-code"},
+        {"disposition": "sale", "notes": "x" * 10_001},
+        {"disposition": "sale", "customer_id": 999_999},
+    ):
+        response = await desk.post(
+            "/api/v1/calls/some-call/wrap-up", headers={"X-CSRF-Token": token}, json=body
+        )
         assert response.status in (404, 422), body
     async with app[db_key]() as db:
         assert (await db.scalars(select(Interaction))).all() == []
 
 
-async def test_the_wrap_up_pause_ends_by_itself_at_its_bound(aiohttp_client, database_url,
-                                                           tmp_path, clock):
-    settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="",
-                             wrapup_seconds=0.5)
+async def test_the_wrap_up_pause_ends_by_itself_at_its_bound(
+    aiohttp_client, database_url, tmp_path, clock
+):
+    settings = test_settings(
+        database_url, tmp_path, pbx="simulator", simulator_scenario="", wrapup_seconds=0.5
+    )
     client = await aiohttp_client(create_app(settings, clock=clock))
     await asyncio.wait_for(client.app[pbx_key].runtime.link.wait_connected(), 10)
     await add_user(client.app, "ann", "inbound_agent", extension="1001")
@@ -125,8 +143,11 @@ async def test_click_to_call_rings_the_agent_first_then_the_customer_and_is_reco
     originates = []
     sim.add_listener(lambda e: originates.append(e) if e.name == "OriginateResponse" else None)
 
-    placed = await desk.post("/api/v1/calls/dial", headers={"X-CSRF-Token": token},
-                             json={"number": "(555) 777-0001", "customer_id": acme})
+    placed = await desk.post(
+        "/api/v1/calls/dial",
+        headers={"X-CSRF-Token": token},
+        json={"number": "(555) 777-0001", "customer_id": acme},
+    )
     assert placed.status == 202, await placed.text()
     body = await placed.json()
     assert body["number"] == "+15557770001" and body["card"]["name"] == "Acme Ltd"
@@ -134,8 +155,9 @@ async def test_click_to_call_rings_the_agent_first_then_the_customer_and_is_reco
     assert answered["call_id"] == body["call_id"]
     assert answered["direction"] == "click_to_call"
     assert originates and originates[0].get("Channel", "").startswith("PJSIP/1001")
-    busy = await desk.post("/api/v1/calls/dial", headers={"X-CSRF-Token": token},
-                           json={"number": "+15557770002"})
+    busy = await desk.post(
+        "/api/v1/calls/dial", headers={"X-CSRF-Token": token}, json={"number": "+15557770002"}
+    )
     assert busy.status == 409  # one call at a time
 
     await desk.post("/api/v1/calls/current/hangup", headers={"X-CSRF-Token": token})
@@ -152,13 +174,13 @@ async def test_a_click_to_call_can_be_hung_up_while_the_agents_phone_rings(desk)
     app[simulator_key].simulator.behaviour.agents["1001"] = AgentProfile(ring_delay=30.0)
     token = await api_login(desk, "ann")
     tab = await agent_tab(desk, "ann")
-    placed = await desk.post("/api/v1/calls/dial", headers={"X-CSRF-Token": token},
-                             json={"number": "+15557770001"})
+    placed = await desk.post(
+        "/api/v1/calls/dial", headers={"X-CSRF-Token": token}, json={"number": "+15557770001"}
+    )
     call_id = (await placed.json())["call_id"]
 
     async def hung_up() -> bool:
-        response = await desk.post("/api/v1/calls/current/hangup",
-                                   headers={"X-CSRF-Token": token})
+        response = await desk.post("/api/v1/calls/current/hangup", headers={"X-CSRF-Token": token})
         return response.status == 200
 
     await until(hung_up, timeout=5)
@@ -171,15 +193,20 @@ async def test_click_to_call_refuses_garbage_and_calls_without_a_phone(aiohttp_c
     await add_user(app, "ann", "inbound_agent", extension="1001")
     await add_user(app, "nophone", "inbound_agent")
     token = await api_login(desk, "ann")
-    bad = await desk.post("/api/v1/calls/dial", headers={"X-CSRF-Token": token},
-                          json={"number": "<script>"})
+    bad = await desk.post(
+        "/api/v1/calls/dial", headers={"X-CSRF-Token": token}, json={"number": "<script>"}
+    )
     assert bad.status == 422
-    assert (await desk.post("/api/v1/calls/current/hangup",
-                            headers={"X-CSRF-Token": token})).status == 409  # no call
+    assert (
+        await desk.post("/api/v1/calls/current/hangup", headers={"X-CSRF-Token": token})
+    ).status == 409  # no call
     other = await aiohttp_client(desk.server)
     token = await api_login(other, "nophone")
-    assert (await other.post("/api/v1/calls/dial", headers={"X-CSRF-Token": token},
-                             json={"number": "+15557770001"})).status == 409
+    assert (
+        await other.post(
+            "/api/v1/calls/dial", headers={"X-CSRF-Token": token}, json={"number": "+15557770001"}
+        )
+    ).status == 409
 
 
 async def test_a_customer_created_from_the_pop_is_linked_to_the_call(desk):
@@ -196,9 +223,15 @@ async def test_a_customer_created_from_the_pop_is_linked_to_the_call(desk):
     await until(lambda: _async_record(app, pop["call_id"]))
     assert (await record_of(app, pop["call_id"])).customer_id is None
 
-    made = await desk.post("/api/v1/customers", headers={"X-CSRF-Token": token}, json={
-        "name": "New Caller Ltd", "numbers": [{"number": pop["lookup"]["number"]["e164"]}],
-        "call_id": pop["call_id"]})
+    made = await desk.post(
+        "/api/v1/customers",
+        headers={"X-CSRF-Token": token},
+        json={
+            "name": "New Caller Ltd",
+            "numbers": [{"number": pop["lookup"]["number"]["e164"]}],
+            "call_id": pop["call_id"],
+        },
+    )
     assert made.status == 201, await made.text()
     assert (await record_of(app, pop["call_id"])).customer_id == (await made.json())["id"]
 
@@ -211,19 +244,27 @@ async def test_the_new_customer_form_is_prefilled_and_saving_links_the_call(desk
     assert 'value="+15559876543"' in page and 'value="abc.1"' in page
     from tests.conftest import csrf_from
 
-    saved = await desk.post("/customers/new", data={
-        "csrf_token": csrf_from(page), "name": "<script>alert(1)</script>",
-        "number": "+15559876543", "call_id": "abc.1"}, allow_redirects=False)
+    saved = await desk.post(
+        "/customers/new",
+        data={
+            "csrf_token": csrf_from(page),
+            "name": "<script>alert(1)</script>",
+            "number": "+15559876543",
+            "call_id": "abc.1",
+        },
+        allow_redirects=False,
+    )
     assert saved.status == 303, await saved.text()
     shown = await (await desk.get(saved.headers["Location"])).text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "<script>alert" not in shown
-    refused = await desk.post("/customers/new", data={
-        "csrf_token": csrf_from(page), "name": "Someone", "number": "not a number"})
+    refused = await desk.post(
+        "/customers/new",
+        data={"csrf_token": csrf_from(page), "name": "Someone", "number": "not a number"},
+    )
     assert refused.status == 422
 
 
-async def test_the_team_lead_is_told_when_a_break_outlasts_its_limit(aiohttp_client, desk,
-                                                                      clock):
+async def test_the_team_lead_is_told_when_a_break_outlasts_its_limit(aiohttp_client, desk, clock):
     app = desk.app
     await add_user(app, "lead", "team_lead")
     await add_user(app, "ann", "inbound_agent", extension="1001")
@@ -231,8 +272,11 @@ async def test_the_team_lead_is_told_when_a_break_outlasts_its_limit(aiohttp_cli
     board = await desk.ws_connect("/ws", headers=same_origin(desk))
     agent = await aiohttp_client(desk.server)
     token = await api_login(agent, "ann")
-    paused = await agent.post("/api/v1/agent/state", headers={"X-CSRF-Token": token},
-                             json={"state": "paused", "reason": "break"})  # 15 minutes
+    paused = await agent.post(
+        "/api/v1/agent/state",
+        headers={"X-CSRF-Token": token},
+        json={"state": "paused", "reason": "break"},
+    )  # 15 minutes
     assert paused.status == 200, await paused.text()
     row = (await next_of(board, "agent.state"))["agent"]
     while not row["paused_since"]:

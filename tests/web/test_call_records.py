@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from crm_core.models import CallRecord
-from cti.simulator import AgentProfile, CallerId
-from cti.simulator.scenarios import did_for
 from desk.outbox import Outbox
+from pbxsim import AgentProfile, CallerId
+from pbxsim.scenarios import did_for
 from tests.conftest import _admin_sql, add_user
 from tests.support.waiting import until
 from tests.web.telephony import add_customer, agent_ready
@@ -30,21 +30,29 @@ async def test_an_answered_and_an_abandoned_call_become_records(service):
     sim = app[simulator_key].simulator
     sim.behaviour.agents["1001"] = AgentProfile(ring_delay=1.0, talk_time=2.0)
     await agent_ready(app, "1001")
-    sim.inbound_call(did_for(sim, "sales"), CallerId("5551234567", "Acme caller"),
-                     patience=60, queue="sales")
+    sim.inbound_call(
+        did_for(sim, "sales"), CallerId("5551234567", "Acme caller"), patience=60, queue="sales"
+    )
     await until(lambda: _count(app, 1))
-    sim.inbound_call(did_for(sim, "support"), CallerId("+442012345678", ""), patience=1,
-                     queue="support")
+    sim.inbound_call(
+        did_for(sim, "support"), CallerId("+442012345678", ""), patience=1, queue="support"
+    )
     await until(lambda: _count(app, 2))
     answered, abandoned = await records(app)
-    assert (answered.outcome, answered.direction, answered.queue) == ("answered", "inbound",
-                                                                       "sales")
+    assert (answered.outcome, answered.direction, answered.queue) == (
+        "answered",
+        "inbound",
+        "sales",
+    )
     assert answered.agent_user_id == ann.id and answered.customer_id == acme
     assert answered.caller_e164 == "+15551234567" and answered.caller_raw == "5551234567"
     assert answered.talk_seconds == pytest.approx(2.0, abs=0.6)
     assert answered.callback_needed is False
     assert (abandoned.outcome, abandoned.queue, abandoned.callback_needed) == (
-        "abandoned", "support", True)
+        "abandoned",
+        "support",
+        True,
+    )
     assert abandoned.answered_at is None and abandoned.customer_id is None
 
 
@@ -55,11 +63,22 @@ async def _count(app, n: int) -> bool:
 async def test_a_call_end_written_twice_is_one_record(service):
     app = service.app
     recorder = app[pbx_key].runtime.recorder
-    item = {"linked_id": "99.1", "direction": "inbound", "outcome": "abandoned",
-            "caller_number": "5551234567", "customer_number": "5551234567", "queue": "sales",
-            "agent_interface": "", "agent_extension": "", "offered_at": 1.0e9,
-            "answered_at": None, "ended_at": 1.0e9 + 5, "wait_seconds": 5.0,
-            "talk_seconds": 0.0, "hangup_cause": 16}
+    item = {
+        "linked_id": "99.1",
+        "direction": "inbound",
+        "outcome": "abandoned",
+        "caller_number": "5551234567",
+        "customer_number": "5551234567",
+        "queue": "sales",
+        "agent_interface": "",
+        "agent_extension": "",
+        "offered_at": 1.0e9,
+        "answered_at": None,
+        "ended_at": 1.0e9 + 5,
+        "wait_seconds": 5.0,
+        "talk_seconds": 0.0,
+        "hangup_cause": 16,
+    }
     await recorder.write(item)
     await recorder.write(item)
     assert [r.linked_id for r in await records(app)] == ["99.1"]
@@ -98,16 +117,20 @@ async def test_an_item_put_while_the_outbox_drains_is_not_lost(tmp_path):
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
-        service, database_url, pg):
+    service, database_url, pg
+):
     app = service.app
     name = database_url.rsplit("/", 1)[1]
-    await _admin_sql(pg, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
-                     f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     f"WHERE datname = '{name}'")
+    await _admin_sql(
+        pg,
+        f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+    )
     sim = app[simulator_key].simulator
     for n in range(3):
-        sim.inbound_call(did_for(sim, "support"), CallerId(f"555000{n:04d}", ""), patience=1,
-                         queue="support")
+        sim.inbound_call(
+            did_for(sim, "support"), CallerId(f"555000{n:04d}", ""), patience=1, queue="support"
+        )
     outbox = app[pbx_key].runtime.recorder.outbox
     for _ in range(100):
         if len(outbox.pending()) == 3:
@@ -121,8 +144,7 @@ async def test_call_ends_wait_while_postgresql_is_away_and_land_when_it_returns(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL's outage: the test above
-async def test_a_locked_sqlite_database_delays_the_record_and_never_the_pop(
-        service, database_url):
+async def test_a_locked_sqlite_database_delays_the_record_and_never_the_pop(service, database_url):
     """SQLite's hiccup is a lock held by another process (a backup, a long import): writes
     wait, the pop's reads go on (WAL), and the record is written once the lock is gone."""
     import sqlite3
@@ -142,8 +164,9 @@ async def test_a_locked_sqlite_database_delays_the_record_and_never_the_pop(
     locker = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        sim.inbound_call(did_for(sim, "sales"), CallerId("+15551234567", ""), patience=60,
-                         queue="sales")
+        sim.inbound_call(
+            did_for(sim, "sales"), CallerId("+15551234567", ""), patience=60, queue="sales"
+        )
         pop = await next_of(tab, "call.offered")
         assert pop["lookup"]["cards"][0]["id"] == acme
         await next_of(tab, "call.ended")

@@ -18,7 +18,8 @@ async def queue_state(app, interface: str) -> tuple[bool, set[str]]:
 
 
 async def test_an_agent_on_the_instance_without_the_link_goes_ready_pauses_and_hangs_up(
-        two_instances):
+    two_instances,
+):
     driver, web_only = two_instances
     token = await api_login(web_only, "ann")
     headers = {"X-CSRF-Token": token}
@@ -26,8 +27,9 @@ async def test_an_agent_on_the_instance_without_the_link_goes_ready_pauses_and_h
     ready = await web_only.post("/api/v1/agent/state", headers=headers, json={"state": "ready"})
     assert ready.status == 200, await ready.text()
     await until(lambda: _eq(queue_state(driver.app, "PJSIP/1001"), (True, set())))
-    paused = await web_only.post("/api/v1/agent/state", headers=headers,
-                                 json={"state": "paused", "reason": "lunch"})
+    paused = await web_only.post(
+        "/api/v1/agent/state", headers=headers, json={"state": "paused", "reason": "lunch"}
+    )
     assert paused.status == 200, await paused.text()
     await until(lambda: _eq(queue_state(driver.app, "PJSIP/1001"), (True, {"lunch"})))
     await web_only.post("/api/v1/agent/state", headers=headers, json={"state": "ready"})
@@ -48,20 +50,27 @@ async def test_an_agent_on_the_instance_without_the_link_goes_ready_pauses_and_h
 
 
 async def test_a_command_with_no_instance_driving_the_link_is_refused_clearly(
-        aiohttp_client, database_url, tmp_path, clock, redis):
-    web_only = await aiohttp_client(create_app(test_settings(
-        database_url, tmp_path, redis_url=redis.url, command_deadline=0.5), clock=clock))
+    aiohttp_client, database_url, tmp_path, clock, redis
+):
+    web_only = await aiohttp_client(
+        create_app(
+            test_settings(database_url, tmp_path, redis_url=redis.url, command_deadline=0.5),
+            clock=clock,
+        )
+    )
     await add_user(web_only.app, "ann", "inbound_agent", extension="1001")
     token = await api_login(web_only, "ann")
-    refused = await web_only.post("/api/v1/agent/state", headers={"X-CSRF-Token": token},
-                                  json={"state": "ready"})
+    refused = await web_only.post(
+        "/api/v1/agent/state", headers={"X-CSRF-Token": token}, json={"state": "ready"}
+    )
     assert refused.status == 503
     body = await refused.json()
     assert body["error"] == "unavailable" and "driving the PBX link" in body["message"]
 
 
 async def test_without_redis_and_without_a_pbx_a_command_says_no_pbx_is_connected(
-        aiohttp_client, database_url, tmp_path, clock):
+    aiohttp_client, database_url, tmp_path, clock
+):
     alone = await aiohttp_client(create_app(test_settings(database_url, tmp_path), clock=clock))
     await add_user(alone.app, "ann", "inbound_agent", extension="1001")
     token = await api_login(alone, "ann")

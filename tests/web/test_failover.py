@@ -25,7 +25,7 @@ from sqlalchemy import select
 from bench.servers import free_port
 from crm_core.db import create_engine, session_factory
 from crm_core.models import CallRecord
-from cti.simulator import AmiUser, InboundBurst, serve
+from pbxsim import AmiUser, InboundBurst, serve
 from tests.conftest import PASSWORD, _admin_sql, add_user, test_settings
 from tests.support.waiting import until
 from web.app import create_app
@@ -44,9 +44,14 @@ class Instance:
         self.log = log_dir / f"{name}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "web.cli", "serve"],
-            env={**env, "CALLCENTRE_PORT": str(self.port),
-                 "CALLCENTRE_DATA_DIR": str(log_dir / name)},
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+            env={
+                **env,
+                "CALLCENTRE_PORT": str(self.port),
+                "CALLCENTRE_DATA_DIR": str(log_dir / name),
+            },
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
 
     async def pbx(self, http: aiohttp.ClientSession) -> dict:
         try:
@@ -77,31 +82,55 @@ async def pg_database(pg):
 
 
 async def test_the_driver_killed_mid_call_is_replaced_and_every_call_is_recorded_once(
-        aiohttp_client, pg_database, redis, tmp_path):
+    aiohttp_client, pg_database, redis, tmp_path
+):
     admin = await aiohttp_client(create_app(test_settings(pg_database, tmp_path / "admin")))
     for n, extension in enumerate(AGENTS):
         await add_user(admin.app, f"agent{n}", "inbound_agent", extension=extension)
     await add_user(admin.app, "carol", "outbound_agent", extension="1009")
 
-    simulator = await serve("127.0.0.1", 0, seed=11, speed=1.0, mode="pjsip", users=[
-        AmiUser.create("callcentre", "failover-secret", read=AMI_CLASSES, write=AMI_CLASSES)])
+    simulator = await serve(
+        "127.0.0.1",
+        0,
+        seed=11,
+        speed=1.0,
+        mode="pjsip",
+        users=[
+            AmiUser.create("callcentre", "failover-secret", read=AMI_CLASSES, write=AMI_CLASSES)
+        ],
+    )
     truth: dict[str, list[tuple[str, str, float]]] = {}  # event -> (Linkedid, interface, when)
 
     def witness(event) -> None:
-        if event.name in ("QueueCallerJoin", "AgentConnect", "AgentCalled",
-                          "OriginateResponse", "Hangup"):
+        if event.name in (
+            "QueueCallerJoin",
+            "AgentConnect",
+            "AgentCalled",
+            "OriginateResponse",
+            "Hangup",
+        ):
             truth.setdefault(event.name, []).append(
-                (event.get("Linkedid") or event.get("Uniqueid") or "",
-                 event.get("Interface") or event.get("Channel") or "", time.monotonic()))
+                (
+                    event.get("Linkedid") or event.get("Uniqueid") or "",
+                    event.get("Interface") or event.get("Channel") or "",
+                    time.monotonic(),
+                )
+            )
 
     simulator.add_listener(witness)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTRE_")} | {
-        "CALLCENTRE_DATABASE_URL": pg_database, "CALLCENTRE_REDIS_URL": redis.url,
-        "CALLCENTRE_PBX": "asterisk", "CALLCENTRE_AMI_HOST": "127.0.0.1",
-        "CALLCENTRE_AMI_PORT": str(simulator.port), "CALLCENTRE_AMI_USERNAME": "callcentre",
-        "CALLCENTRE_AMI_SECRET": "failover-secret", "CALLCENTRE_SECRET_KEY": "failover-test",
-        "CALLCENTRE_LEASE_SECONDS": str(LEASE_SECONDS), "CALLCENTRE_WRAPUP_SECONDS": "0",
-        "CALLCENTRE_LOG_FORMAT": "json", "CALLCENTRE_AMI_RECONCILE_SECONDS": "5",
+        "CALLCENTRE_DATABASE_URL": pg_database,
+        "CALLCENTRE_REDIS_URL": redis.url,
+        "CALLCENTRE_PBX": "asterisk",
+        "CALLCENTRE_AMI_HOST": "127.0.0.1",
+        "CALLCENTRE_AMI_PORT": str(simulator.port),
+        "CALLCENTRE_AMI_USERNAME": "callcentre",
+        "CALLCENTRE_AMI_SECRET": "failover-secret",
+        "CALLCENTRE_SECRET_KEY": "failover-test",
+        "CALLCENTRE_LEASE_SECONDS": str(LEASE_SECONDS),
+        "CALLCENTRE_WRAPUP_SECONDS": "0",
+        "CALLCENTRE_LOG_FORMAT": "json",
+        "CALLCENTRE_AMI_RECONCILE_SECONDS": "5",
     }
     instances = [Instance(name, env, tmp_path) for name in ("one", "two", "three")]
     pops: list[dict] = []
@@ -116,9 +145,15 @@ async def test_the_driver_killed_mid_call_is_replaced_and_every_call_is_recorded
             socket = await browser.ws_connect("/ws", headers={"Origin": survivors[0].url})
             reader = asyncio.create_task(_collect(socket, pops))
 
-            scenario = InboundBurst(calls=CALLS, over_seconds=14, agents=len(AGENTS),
-                                    abandon_rate=0.25, patience=(2.0, 6.0),
-                                    talk_time=(1.5, 6.0), ring_delay=(0.5, 1.5))
+            scenario = InboundBurst(
+                calls=CALLS,
+                over_seconds=14,
+                agents=len(AGENTS),
+                abandon_rate=0.25,
+                patience=(2.0, 6.0),
+                talk_time=(1.5, 6.0),
+                ring_delay=(0.5, 1.5),
+            )
             simulator.run(scenario)
             await asyncio.sleep(6)  # mid-burst: calls ringing, talking and waiting
             killed_at = time.monotonic()
@@ -130,13 +165,17 @@ async def test_the_driver_killed_mid_call_is_replaced_and_every_call_is_recorded
             # A command from the other survivor reaches the new driver: one Originate.
             carol = _browser(survivors[0])
             token = await _login(carol, "carol")
-            placed = await carol.post("/api/v1/calls/dial", json={"number": "+15557770001"},
-                                      headers={"X-CSRF-Token": token})
+            placed = await carol.post(
+                "/api/v1/calls/dial",
+                json={"number": "+15557770001"},
+                headers={"X-CSRF-Token": token},
+            )
             assert placed.status == 202, await placed.text()
             channel_id = (await placed.json())["call_id"]
 
-            await until(lambda: scenario.placed == CALLS and not simulator.stats()["channels"],
-                        timeout=90)
+            await until(
+                lambda: scenario.placed == CALLS and not simulator.stats()["channels"], timeout=90
+            )
             joined = {linked for linked, _, _ in truth["QueueCallerJoin"]}
             answered = {linked for linked, _, _ in truth["AgentConnect"]}
             await until(lambda: _recorded(pg_database, joined), timeout=30)
@@ -145,13 +184,19 @@ async def test_the_driver_killed_mid_call_is_replaced_and_every_call_is_recorded
             await socket.close()
             await browser.close()
             await carol.close()
-            print(json.dumps({"takeover_seconds": round(takeover, 2),
-                              "successor": successor.name, "calls": len(joined),
-                              "answered": len(answered),
-                              "closed_after_the_gap": sum(r.estimated for r in records.values()),
-                              "unknown_outcome": sum(r.outcome == "unknown"
-                                                     for r in records.values()),
-                              "pops": sum(p.get("type") == "call.offered" for p in pops)}))
+            print(
+                json.dumps(
+                    {
+                        "takeover_seconds": round(takeover, 2),
+                        "successor": successor.name,
+                        "calls": len(joined),
+                        "answered": len(answered),
+                        "closed_after_the_gap": sum(r.estimated for r in records.values()),
+                        "unknown_outcome": sum(r.outcome == "unknown" for r in records.values()),
+                        "pops": sum(p.get("type") == "call.offered" for p in pops),
+                    }
+                )
+            )
     finally:
         for instance in instances:
             instance.stop()
@@ -160,9 +205,12 @@ async def test_the_driver_killed_mid_call_is_replaced_and_every_call_is_recorded
     assert len(joined) == CALLS
     # Seen ends are right; an end inferred after the gap says "unknown" when the call had not
     # been answered by the last checkpoint (it may have been answered unseen), never a guess.
-    wrong = {linked: records[linked].outcome for linked in joined
-             if (records[linked].outcome == "answered") != (linked in answered)
-             and not (records[linked].estimated and records[linked].outcome == "unknown")}
+    wrong = {
+        linked: records[linked].outcome
+        for linked in joined
+        if (records[linked].outcome == "answered") != (linked in answered)
+        and not (records[linked].estimated and records[linked].outcome == "unknown")
+    }
     assert wrong == {}, f"outcomes differ from the PBX's: {wrong}"
     assert takeover < LEASE_SECONDS + 3
     # Agent 1001's browser, on a surviving instance, popped every call offered to 1001 while
@@ -170,18 +218,25 @@ async def test_the_driver_killed_mid_call_is_replaced_and_every_call_is_recorded
     # (offered then, as the successor found it). Only a ring that began and ended unanswered
     # in the takeover gap, or a call answered and ended within it, was seen by nobody.
     gap = (killed_at - 0.2, killed_at + takeover + 0.5)
-    offered = {linked for linked, interface, at in truth.get("AgentCalled", ())
-               if interface == "PJSIP/1001" and not gap[0] <= at <= gap[1]}
+    offered = {
+        linked
+        for linked, interface, at in truth.get("AgentCalled", ())
+        if interface == "PJSIP/1001" and not gap[0] <= at <= gap[1]
+    }
     ended_at: dict[str, float] = {}
     for linked, _, at in truth["Hangup"]:
         ended_at[linked] = max(at, ended_at.get(linked, at))
-    talking_through = {linked for linked, interface, at in truth["AgentConnect"]
-                       if interface == "PJSIP/1001" and ended_at[linked] > gap[1]}
+    talking_through = {
+        linked
+        for linked, interface, at in truth["AgentConnect"]
+        if interface == "PJSIP/1001" and ended_at[linked] > gap[1]
+    }
     popped = {p["call_id"] for p in pops if p.get("type") == "call.offered"}
     must_pop = offered | talking_through
     assert offered and must_pop <= popped, f"pops lost: {must_pop - popped}"
-    originated = Counter(linked for linked, _, _ in truth.get("OriginateResponse", ())
-                         if linked == channel_id)
+    originated = Counter(
+        linked for linked, _, _ in truth.get("OriginateResponse", ()) if linked == channel_id
+    )
     assert originated[channel_id] == 1
 
 
@@ -211,8 +266,9 @@ def _browser(instance: Instance) -> aiohttp.ClientSession:
 
 
 async def _login(session: aiohttp.ClientSession, username: str) -> str:
-    async with session.post("/api/v1/auth/login",
-                            json={"username": username, "password": PASSWORD}) as response:
+    async with session.post(
+        "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+    ) as response:
         assert response.status == 200, await response.text()
         return (await response.json())["csrf_token"]
 

@@ -8,7 +8,8 @@ from web.app import create_app
 
 
 async def test_a_login_on_one_instance_signs_out_the_browser_on_the_other(
-        aiohttp_client, database_url, tmp_path, clock, redis):
+    aiohttp_client, database_url, tmp_path, clock, redis
+):
     settings = test_settings(database_url, tmp_path, redis_url=redis.url)
     one = await aiohttp_client(create_app(settings, clock=clock))
     two = await aiohttp_client(create_app(settings, clock=clock))

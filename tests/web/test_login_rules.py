@@ -114,19 +114,29 @@ async def test_pages_redirect_anonymous_users_to_the_login(client):
 
 
 async def test_the_api_answers_401_as_json_without_a_session(client):
-    for method, path in (("GET", "/api/v1/me"), ("GET", "/api/v1/users"),
-                         ("POST", "/api/v1/users"), ("GET", "/api/v1/audit")):
+    for method, path in (
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/users"),
+        ("POST", "/api/v1/users"),
+        ("GET", "/api/v1/audit"),
+    ):
         response = await client.request(method, path, json={})
         assert response.status == 401, path
         assert (await response.json())["error"] == "unauthorized"
 
 
 async def test_a_websocket_without_a_session_is_refused(client):
-    response = await client.get("/ws", headers={**same_origin(client),
-                                               "Upgrade": "websocket", "Connection": "Upgrade",
-                                               "Sec-WebSocket-Version": "13",
-                                               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
-                                allow_redirects=False)
+    response = await client.get(
+        "/ws",
+        headers={
+            **same_origin(client),
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+        allow_redirects=False,
+    )
     assert response.status in (302, 401)
     assert response.status != 101
 
@@ -188,15 +198,17 @@ async def test_failed_logins_are_throttled_per_client_address(client):
     await add_user(client.app, "ann", "inbound_agent")
     for i in range(20):
         await api_login_status(client, f"nobody{i}", "guess")
-    response = await client.post("/api/v1/auth/login",
-                                 json={"username": "ann", "password": PASSWORD})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": "ann", "password": PASSWORD}
+    )
     assert response.status == 429
     assert (await response.json())["scope"] == "client"
 
 
 async def api_login_status(client: Any, username: str, password: str) -> int:
-    response = await client.post("/api/v1/auth/login",
-                                 json={"username": username, "password": password})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
     return response.status
 
 
@@ -205,10 +217,17 @@ async def test_failed_logins_are_audited(client):
     await web_login(client, "ann", "wrong password")
     await web_login(client, "ghost", "wrong password")
     async with client.app[db_key]() as db:
-        rows = (await db.scalars(select(AuditEntry).where(
-            AuditEntry.action == "auth.login_failed").order_by(AuditEntry.id))).all()
+        rows = (
+            await db.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "auth.login_failed")
+                .order_by(AuditEntry.id)
+            )
+        ).all()
     assert [(r.entity_id, r.after["reason"]) for r in rows] == [
-        ("ann", "bad_password"), ("ghost", "unknown_user")]
+        ("ann", "bad_password"),
+        ("ghost", "unknown_user"),
+    ]
     assert all(r.client_ip == "127.0.0.1" for r in rows)
 
 
@@ -216,8 +235,9 @@ async def test_a_disabled_user_cannot_log_in(client):
     await add_user(client.app, "boss", "admin")
     ann = await add_user(client.app, "ann", "inbound_agent")
     token = await api_login(client, "boss")
-    response = await client.patch(f"/api/v1/users/{ann.id}", json={"is_active": False},
-                                  headers={"X-CSRF-Token": token})
+    response = await client.patch(
+        f"/api/v1/users/{ann.id}", json={"is_active": False}, headers={"X-CSRF-Token": token}
+    )
     assert response.status == 200
     assert (await web_login(client, "ann")).status == 401
 
@@ -225,14 +245,21 @@ async def test_a_disabled_user_cannot_log_in(client):
 async def test_every_form_refuses_a_post_without_its_csrf_token(client):
     await add_user(client.app, "boss", "admin")
     await web_login(client, "boss")
-    form_routes = sorted({
-        r.resource.canonical for r in client.app.router.routes()
-        if r.method == "POST" and not r.resource.canonical.startswith("/api/")
-    })
+    form_routes = sorted(
+        {
+            r.resource.canonical
+            for r in client.app.router.routes()
+            if r.method == "POST" and not r.resource.canonical.startswith("/api/")
+        }
+    )
     assert {"/login", "/logout", "/admin/users/new"} <= set(form_routes)
     for path in form_routes:
-        concrete = (path.replace("{user_id}", "1").replace("{name}", "admin")
-                    .replace("{category}", "region").replace("{code}", "north"))
+        concrete = (
+            path.replace("{user_id}", "1")
+            .replace("{name}", "admin")
+            .replace("{category}", "region")
+            .replace("{code}", "north")
+        )
         for data in ({}, {"csrf_token": "forged"}):
             response = await client.post(concrete, data=data, allow_redirects=False)
             assert response.status == 403, (concrete, data)
@@ -242,19 +269,23 @@ async def test_every_form_refuses_a_post_without_its_csrf_token(client):
 async def test_an_api_change_needs_the_csrf_header(client):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")
-    body = {"username": "newbie", "display_name": "New", "password": "long enough pw",
-            "roles": ["inbound_agent"]}
+    body = {
+        "username": "newbie",
+        "display_name": "New",
+        "password": "long enough pw",
+        "roles": ["inbound_agent"],
+    }
     assert (await client.post("/api/v1/users", json=body)).status == 403
-    assert (await client.post("/api/v1/users", json=body,
-                              headers={"X-CSRF-Token": "forged"})).status == 403
+    assert (
+        await client.post("/api/v1/users", json=body, headers={"X-CSRF-Token": "forged"})
+    ).status == 403
     assert await count(client.app, User, User.username == "newbie") == 0
     done = await client.post("/api/v1/users", json=body, headers={"X-CSRF-Token": token})
     assert done.status == 201
 
 
 async def test_the_api_refuses_form_encoded_changes(client):
-    response = await client.post("/api/v1/auth/login",
-                                 data={"username": "ann", "password": "x"})
+    response = await client.post("/api/v1/auth/login", data={"username": "ann", "password": "x"})
     assert response.status == 415
 
 
@@ -267,14 +298,13 @@ async def test_session_cookies_are_httponly_and_samesite(client):
     assert not cookie["secure"]  # plain HTTP on loopback
 
 
-async def test_session_cookies_are_secure_behind_tls(aiohttp_client, database_url, tmp_path,
-                                                     clock):
-    app = create_app(test_settings(database_url, tmp_path, trust_proxy_headers=True),
-                     clock=clock)
+async def test_session_cookies_are_secure_behind_tls(aiohttp_client, database_url, tmp_path, clock):
+    app = create_app(test_settings(database_url, tmp_path, trust_proxy_headers=True), clock=clock)
     client = await aiohttp_client(app)
     await add_user(app, "ann", "inbound_agent")
     response = await client.post(
-        "/api/v1/auth/login", json={"username": "ann", "password": PASSWORD},
+        "/api/v1/auth/login",
+        json={"username": "ann", "password": PASSWORD},
         headers={"X-Forwarded-Proto": "https"},
     )
     assert response.cookies["cc_session"]["secure"] is True

@@ -23,8 +23,15 @@ async def pbx():
 
 @pytest.fixture
 async def client(aiohttp_client, database_url, tmp_path, clock, pbx):
-    settings = test_settings(database_url, tmp_path, pbx="asterisk", ami_port=pbx.port,
-                             ami_secret="s3cret", ami_ping_interval=0.2, ami_ping_timeout=0.3)
+    settings = test_settings(
+        database_url,
+        tmp_path,
+        pbx="asterisk",
+        ami_port=pbx.port,
+        ami_secret="s3cret",
+        ami_ping_interval=0.2,
+        ami_ping_timeout=0.3,
+    )
     app = create_app(settings, clock=clock)
     client = await aiohttp_client(app)
     await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 5)

@@ -89,11 +89,14 @@ async def test_a_browser_that_reconnects_while_the_phone_rings_pops_again(servic
     assert repeat == pop
 
 
-@pytest.mark.parametrize(("caller", "kind", "shown"), [
-    ("anonymous", "anonymous", "anonymous"),
-    ("<script>alert(1)</script>", "anonymous", "<script>alert(1)</script>"),
-    ("001-555-123-4567", "customer", "001-555-123-4567"),
-])
+@pytest.mark.parametrize(
+    ("caller", "kind", "shown"),
+    [
+        ("anonymous", "anonymous", "anonymous"),
+        ("<script>alert(1)</script>", "anonymous", "<script>alert(1)</script>"),
+        ("001-555-123-4567", "customer", "001-555-123-4567"),
+    ],
+)
 async def test_caller_id_forms_decide_the_card(service, caller, kind, shown):
     app = service.app
     await add_user(app, "ann", "inbound_agent", extension="1001")
@@ -121,8 +124,12 @@ async def test_forged_websocket_messages_are_refused_and_logged(aiohttp_client, 
     bob_tab = await agent_tab(bob_browser, "bob")
 
     with capture_logs() as logs:
-        for forged in ({"type": "call.offered", "user_id": bob.id, "call_id": "x"},
-                       {"type": "agent.state", "user_id": bob.id}, "not json", [1, 2]):
+        for forged in (
+            {"type": "call.offered", "user_id": bob.id, "call_id": "x"},
+            {"type": "agent.state", "user_id": bob.id},
+            "not json",
+            [1, 2],
+        ):
             await ann_tab.send_str(forged if isinstance(forged, str) else json.dumps(forged))
             assert (await ann_tab.receive_json(timeout=3))["type"] == "error"
     assert sum(1 for entry in logs if entry["event"] == "ws.message_refused") == 4
@@ -139,9 +146,10 @@ async def test_forged_websocket_messages_are_refused_and_logged(aiohttp_client, 
 
 
 async def test_ring_all_pops_every_ringing_agent_and_withdraws_the_others_on_answer(
-        aiohttp_client, service):
-    from cti.simulator import AgentProfile
-    from cti.simulator.queues import QueueSettings
+    aiohttp_client, service
+):
+    from pbxsim import AgentProfile
+    from pbxsim.queues import QueueSettings
     from web.appkeys import simulator_key
 
     app = service.app

@@ -36,8 +36,7 @@ async def test_readyz_is_not_ready_when_migrations_are_behind(client, settings):
     response = await client.get("/readyz")
     body = await response.json()
     assert response.status == 503
-    assert body["checks"]["migrations"] == {"ok": False, "current": "0001",
-                                            "head": head_revision()}
+    assert body["checks"]["migrations"] == {"ok": False, "current": "0001", "head": head_revision()}
 
 
 async def test_readyz_is_not_ready_without_a_database(aiohttp_client, tmp_path, clock):
@@ -56,21 +55,26 @@ async def test_metrics_count_requests_and_logins(client):
     metrics = await (await client.get("/metrics")).text()
     assert 'callcentre_logins_total{result="ok"} 1.0' in metrics
     assert 'callcentre_logins_total{result="bad_credentials"} 1.0' in metrics
-    assert 'callcentre_http_requests_total{method="POST",route="/api/v1/auth/login",status="200"}' \
+    assert (
+        'callcentre_http_requests_total{method="POST",route="/api/v1/auth/login",status="200"}'
         in metrics
+    )
 
 
 async def test_the_openapi_document_describes_every_api_route(client):
     doc = await (await client.get("/api/v1/openapi.json")).json()
     registered = {
-        (r.method.lower(), r.resource.canonical) for r in client.app.router.routes()
+        (r.method.lower(), r.resource.canonical)
+        for r in client.app.router.routes()
         if r.resource is not None and r.resource.canonical.startswith("/api/v1/")
     }
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert registered == documented
     create = doc["paths"]["/api/v1/users"]["post"]
-    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"] == \
-        "#/components/schemas/UserCreate"
+    assert (
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        == "#/components/schemas/UserCreate"
+    )
     assert "username" in doc["components"]["schemas"]["UserCreate"]["properties"]
     assert len(client.app[api_key].operations) == len(documented)
 

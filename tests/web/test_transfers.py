@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cti.simulator import AgentProfile
+from pbxsim import AgentProfile
 from tests.conftest import add_user, api_login, test_settings
 from tests.web.telephony import add_customer, agent_ready, ring
 from tests.web.test_call_records import records, until
@@ -20,8 +20,9 @@ from web.appkeys import pbx_key, simulator_key
 async def team(aiohttp_client, database_url, tmp_path, clock):
     """Ann (1001, in sales, answers) and Bob (1002, not in a queue, answers transfers), each in
     a browser of their own; a customer calling."""
-    settings = test_settings(database_url, tmp_path, pbx="simulator", simulator_scenario="",
-                             wrapup_seconds=0)
+    settings = test_settings(
+        database_url, tmp_path, pbx="simulator", simulator_scenario="", wrapup_seconds=0
+    )
     ann = await aiohttp_client(create_app(settings, clock=clock))
     app = ann.app
     await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
@@ -40,9 +41,19 @@ async def team(aiohttp_client, database_url, tmp_path, clock):
     ring(app, "+15551234567")
     offered = await next_of(ann_tab, "call.offered")
     await next_of(ann_tab, "call.answered")
-    return {"app": app, "ann": ann, "token": token, "ann_tab": ann_tab, "bob": bob,
-            "bob_token": bob_token, "bob_tab": bob_tab, "call_id": offered["call_id"],
-            "customer": customer, "ann_id": ann_user.id, "bob_id": bob_user.id}
+    return {
+        "app": app,
+        "ann": ann,
+        "token": token,
+        "ann_tab": ann_tab,
+        "bob": bob,
+        "bob_token": bob_token,
+        "bob_tab": bob_tab,
+        "call_id": offered["call_id"],
+        "customer": customer,
+        "ann_id": ann_user.id,
+        "bob_id": bob_user.id,
+    }
 
 
 async def post(client, token, path, body=None):
@@ -52,8 +63,12 @@ async def post(client, token, path, body=None):
 
 
 async def test_a_blind_transfer_pops_the_caller_on_the_new_agent(team):
-    await post(team["ann"], team["token"], "/api/v1/calls/current/transfer",
-               {"kind": "blind", "target": "1002"})
+    await post(
+        team["ann"],
+        team["token"],
+        "/api/v1/calls/current/transfer",
+        {"kind": "blind", "target": "1002"},
+    )
     transferred = await next_of(team["ann_tab"], "call.transferred")
     assert transferred["call_id"] == team["call_id"] and transferred["kind"] == "blind"
     pop = await next_of(team["bob_tab"], "call.offered")
@@ -69,8 +84,12 @@ async def test_a_blind_transfer_pops_the_caller_on_the_new_agent(team):
 
 
 async def test_an_attended_transfer_consults_then_completes(team):
-    await post(team["ann"], team["token"], "/api/v1/calls/current/transfer",
-               {"kind": "attended", "target": "1002"})
+    await post(
+        team["ann"],
+        team["token"],
+        "/api/v1/calls/current/transfer",
+        {"kind": "attended", "target": "1002"},
+    )
     consult = await next_of(team["bob_tab"], "call.offered")
     assert consult["call_id"] == team["call_id"]
     await next_of(team["bob_tab"], "call.answered")
@@ -84,14 +103,19 @@ async def test_an_attended_transfer_consults_then_completes(team):
 
 
 async def test_a_cancelled_consultation_leaves_the_first_agent_with_the_caller(team):
-    await post(team["ann"], team["token"], "/api/v1/calls/current/transfer",
-               {"kind": "attended", "target": "1002"})
+    await post(
+        team["ann"],
+        team["token"],
+        "/api/v1/calls/current/transfer",
+        {"kind": "attended", "target": "1002"},
+    )
     await next_of(team["bob_tab"], "call.answered")
     await post(team["ann"], team["token"], "/api/v1/calls/current/transfer/cancel")
     withdrawn = await next_of(team["bob_tab"], "call.withdrawn")
     assert withdrawn["reason"] == "transfer_cancelled"
-    bob_hangup = await team["bob"].post("/api/v1/calls/current/hangup",
-                                        headers={"X-CSRF-Token": team["bob_token"]})
+    bob_hangup = await team["bob"].post(
+        "/api/v1/calls/current/hangup", headers={"X-CSRF-Token": team["bob_token"]}
+    )
     assert bob_hangup.status == 409  # Bob is on no call any more
     await post(team["ann"], team["token"], "/api/v1/calls/current/hangup")
     assert (await next_of(team["ann_tab"], "call.ended"))["call_id"] == team["call_id"]
@@ -102,12 +126,12 @@ async def test_a_cancelled_consultation_leaves_the_first_agent_with_the_caller(t
 async def test_a_transfer_to_anything_but_digits_is_refused(team):
     for target in ("1002&Context=default", "s", "", "1" * 16):
         response = await team["ann"].post(
-            "/api/v1/calls/current/transfer", headers={"X-CSRF-Token": team["token"]},
-            json={"kind": "blind", "target": target})
+            "/api/v1/calls/current/transfer",
+            headers={"X-CSRF-Token": team["token"]},
+            json={"kind": "blind", "target": target},
+        )
         assert response.status == 422, target
 
 
 async def _one_record(app) -> bool:
     return len(await records(app)) == 1
-
-

@@ -41,8 +41,15 @@ class ApiRoutes:
         self.entries: list[tuple[Operation, Endpoint]] = []
 
     def route(
-        self, method: str, path: str, *, summary: str, access: str = LOGGED_IN,
-        body: type[BaseModel] | None = None, status: int = 200, tag: str = "",
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        access: str = LOGGED_IN,
+        body: type[BaseModel] | None = None,
+        status: int = 200,
+        tag: str = "",
     ) -> Callable[[ApiHandler], ApiHandler]:
         """Handlers return JSON-able data; with `body`, they receive the validated model."""
         if access not in (PUBLIC, LOGGED_IN) and access not in PERMISSIONS:
@@ -60,8 +67,14 @@ class ApiRoutes:
                 return web.json_response(result, status=status)
 
             endpoint.access = access  # type: ignore[attr-defined]
-            self.entries.append((Operation(method, path, summary, access, body, status,
-                                           tag or path.split("/")[1]), endpoint))
+            self.entries.append(
+                (
+                    Operation(
+                        method, path, summary, access, body, status, tag or path.split("/")[1]
+                    ),
+                    endpoint,
+                )
+            )
             return handler
 
         return register
@@ -108,9 +121,11 @@ class Api:
                 schemas[op.body.__name__] = schema
                 item["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
-                    }},
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
+                        }
+                    },
                 }
             paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = item
         return {

@@ -39,10 +39,16 @@ async def users_page(request: web.Request) -> web.Response:
 @routes.get("/admin/users/new")
 @requires("users.admin")
 async def new_user_page(request: web.Request) -> web.Response:
-    return render(request, "admin/user_new.html", {
-        "roles": await operations.list_roles(request), "values": {"roles": []}, "fields": {},
-        "error": "",
-    })
+    return render(
+        request,
+        "admin/user_new.html",
+        {
+            "roles": await operations.list_roles(request),
+            "values": {"roles": []},
+            "fields": {},
+            "error": "",
+        },
+    )
 
 
 @routes.post("/admin/users/new")
@@ -58,10 +64,17 @@ async def new_user_submit(request: web.Request) -> web.Response:
     except DomainError as exc:
         status, error, fields = form_problem(exc)
         values.pop("password", None)
-        return render(request, "admin/user_new.html", {
-            "roles": await operations.list_roles(request), "values": values,
-            "fields": fields, "error": error,
-        }, status=status)
+        return render(
+            request,
+            "admin/user_new.html",
+            {
+                "roles": await operations.list_roles(request),
+                "values": values,
+                "fields": fields,
+                "error": error,
+            },
+            status=status,
+        )
     raise web.HTTPSeeOther(f"/admin/users/{user.id}?saved=1")
 
 
@@ -69,11 +82,18 @@ async def _user_page(
     request: web.Request, user_id: int, *, problem: DomainError | None = None
 ) -> web.Response:
     status, error, fields = form_problem(problem) if problem else (200, "", {})
-    return render(request, "admin/user_edit.html", {
-        "user": await operations.get_user(request, user_id),
-        "roles": await operations.list_roles(request), "fields": fields, "error": error,
-        "saved": problem is None and request.query.get("saved") == "1",
-    }, status=status)
+    return render(
+        request,
+        "admin/user_edit.html",
+        {
+            "user": await operations.get_user(request, user_id),
+            "roles": await operations.list_roles(request),
+            "fields": fields,
+            "error": error,
+            "saved": problem is None and request.query.get("saved") == "1",
+        },
+        status=status,
+    )
 
 
 @routes.get("/admin/users/{user_id}")
@@ -115,10 +135,16 @@ async def password_submit(request: web.Request) -> web.Response:
 @routes.get("/admin/roles")
 @requires("roles.admin")
 async def roles_page(request: web.Request) -> web.Response:
-    return render(request, "admin/roles.html", {
-        "roles": await operations.list_roles(request), "permissions": PERMISSIONS,
-        "error": "", "saved": request.query.get("saved", ""),
-    })
+    return render(
+        request,
+        "admin/roles.html",
+        {
+            "roles": await operations.list_roles(request),
+            "permissions": PERMISSIONS,
+            "error": "",
+            "saved": request.query.get("saved", ""),
+        },
+    )
 
 
 @routes.post("/admin/roles/{name}")
@@ -132,10 +158,17 @@ async def role_submit(request: web.Request) -> web.Response:
         await operations.set_role_permissions(request, name, data.permissions)
     except DomainError as exc:
         status, error, _fields = form_problem(exc)
-        return render(request, "admin/roles.html", {
-            "roles": await operations.list_roles(request), "permissions": PERMISSIONS,
-            "error": error, "saved": "",
-        }, status=status)
+        return render(
+            request,
+            "admin/roles.html",
+            {
+                "roles": await operations.list_roles(request),
+                "permissions": PERMISSIONS,
+                "error": error,
+                "saved": "",
+            },
+            status=status,
+        )
     raise web.HTTPSeeOther(f"/admin/roles?saved={name}")
 
 
@@ -146,15 +179,29 @@ async def dictionary_page(request: web.Request) -> web.Response:
 
 
 async def _category_page(
-    request: web.Request, category: str, *, status: int = 200, error: str = "",
-    fields: dict[str, str] | None = None, values: dict[str, object] | None = None,
+    request: web.Request,
+    category: str,
+    *,
+    status: int = 200,
+    error: str = "",
+    fields: dict[str, str] | None = None,
+    values: dict[str, object] | None = None,
 ) -> web.Response:
     entries = await operations.dictionary_entries(request, category)
-    return render(request, "admin/dictionary_category.html", {
-        "category": category, "title": CATEGORIES[category][0],
-        "has_time_limit": CATEGORIES[category][1], "entries": entries,
-        "error": error, "fields": fields or {}, "values": values or {},
-    }, status=status)
+    return render(
+        request,
+        "admin/dictionary_category.html",
+        {
+            "category": category,
+            "title": CATEGORIES[category][0],
+            "has_time_limit": CATEGORIES[category][1],
+            "entries": entries,
+            "error": error,
+            "fields": fields or {},
+            "values": values or {},
+        },
+        status=status,
+    )
 
 
 @routes.get("/admin/dictionary/{category}")
@@ -178,8 +225,9 @@ async def category_add(request: web.Request) -> web.Response:
         status, error, fields = form_problem(exc)
         if category not in CATEGORIES:
             raise
-        return await _category_page(request, category, status=status, error=error,
-                                    fields=fields, values=values)
+        return await _category_page(
+            request, category, status=status, error=error, fields=fields, values=values
+        )
     raise web.HTTPSeeOther(f"/admin/dictionary/{category}")
 
 
@@ -198,14 +246,11 @@ async def entry_update(request: web.Request) -> web.Response:
         status, error, fields = form_problem(exc)
         if category not in CATEGORIES:
             raise
-        return await _category_page(request, category, status=status, error=error,
-                                    fields=fields)
+        return await _category_page(request, category, status=status, error=error, fields=fields)
     raise web.HTTPSeeOther(f"/admin/dictionary/{category}")
 
 
 @routes.get("/admin/audit")
 @requires("audit.read")
 async def audit_page(request: web.Request) -> web.Response:
-    return render(request, "admin/audit.html", {
-        "entries": await operations.audit_entries(request)
-    })
+    return render(request, "admin/audit.html", {"entries": await operations.audit_entries(request)})

@@ -34,14 +34,26 @@ async def desktop(request: web.Request) -> web.Response:
         dictionary = DictionaryService(db, clock=request.app[clock_key])
         reasons = await dictionary.entries("pause_reason", active_only=True)
         dispositions = await dictionary.entries("disposition", active_only=True)
-    return render(request, "agent.html", {
-        "reasons": reasons, "dispositions": dispositions,
-        "queues": request.app[settings_key].agent_default_queues,
-    })
+    return render(
+        request,
+        "agent.html",
+        {
+            "reasons": reasons,
+            "dispositions": dispositions,
+            "queues": request.app[settings_key].agent_default_queues,
+        },
+    )
 
 
-@api.route("POST", "/agent/state", summary="Go ready, pause with a reason, or leave the queues",
-           access="calls.handle", body=AgentStateInput, tag="agent")
+@api.route(
+    "POST",
+    "/agent/state",
+    summary="Go ready, pause with a reason, or leave the queues",
+    access="calls.handle",
+    body=AgentStateInput,
+    tag="agent",
+)
 async def set_state(request: web.Request, data: AgentStateInput) -> object:
     return await request.app[desk_key].set_state(
-        require_principal(request).user_id, data.state, data.reason, data.queues)
+        require_principal(request).user_id, data.state, data.reason, data.queues
+    )

@@ -36,15 +36,29 @@ def safe_next(target: str | None) -> str:
 
 
 def _login_form(
-    request: web.Request, *, status: int = 200, error: str = "", notice: str = "",
-    fields: dict[str, str] | None = None, values: dict[str, object] | None = None,
+    request: web.Request,
+    *,
+    status: int = 200,
+    error: str = "",
+    notice: str = "",
+    fields: dict[str, str] | None = None,
+    values: dict[str, object] | None = None,
     target: str = "/",
 ) -> web.Response:
     carrier = web.Response()  # collects the pre-login cookie, if one has to be set
-    page = render(request, "login.html", {
-        "login_csrf": prelogin_token(request, carrier), "error": error, "notice": notice,
-        "fields": fields or {}, "values": values or {}, "next": target,
-    }, status=status)
+    page = render(
+        request,
+        "login.html",
+        {
+            "login_csrf": prelogin_token(request, carrier),
+            "error": error,
+            "notice": notice,
+            "fields": fields or {},
+            "values": values or {},
+            "next": target,
+        },
+        status=status,
+    )
     for cookie in carrier.cookies.values():
         page.cookies[cookie.key] = cookie
     return page
@@ -54,7 +68,8 @@ def _login_form(
 @public
 async def login_page(request: web.Request) -> web.Response:
     return _login_form(
-        request, notice=REASONS.get(request.query.get("reason", ""), ""),
+        request,
+        notice=REASONS.get(request.query.get("reason", ""), ""),
         target=safe_next(request.query.get("next")),
     )
 
@@ -72,15 +87,24 @@ async def login_submit(request: web.Request) -> web.Response:
         done = await operations.login(request, data)
     except BadInput as exc:
         status, error, fields = form_problem(exc)
-        return _login_form(request, status=status, error=error, fields=fields,
-                           values=shown, target=target)
+        return _login_form(
+            request, status=status, error=error, fields=fields, values=shown, target=target
+        )
     except BadCredentials as exc:
-        return _login_form(request, status=problem_of(exc).status,
-                           error="Wrong user name or password.", values=shown, target=target)
+        return _login_form(
+            request,
+            status=problem_of(exc).status,
+            error="Wrong user name or password.",
+            values=shown,
+            target=target,
+        )
     except LoginThrottled as exc:
         seconds = exc.retry_after_seconds
         page = _login_form(
-            request, status=problem_of(exc).status, values=shown, target=target,
+            request,
+            status=problem_of(exc).status,
+            values=shown,
+            target=target,
             error=f"Too many failed sign-ins. Try again in {seconds} seconds.",
         )
         page.headers["Retry-After"] = str(seconds)

@@ -21,6 +21,7 @@ TransferTarget = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,15}$")]
 
 api = ApiRoutes()
 
+
 class WrapUpInput(Input):
     disposition: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     notes: Annotated[str, StringConstraints(max_length=NOTES_LIMIT)] = ""
@@ -28,8 +29,7 @@ class WrapUpInput(Input):
 
 
 class DialInput(Input):
-    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                             max_length=64)]
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     customer_id: int | None = Field(default=None, ge=1, le=2**62)
 
 
@@ -38,50 +38,89 @@ class TransferInput(Input):
     target: TransferTarget
 
 
-@api.route("POST", "/calls/dial", summary="Click-to-call: ring my phone, then the number",
-           access="calls.handle", body=DialInput, status=202, tag="calls")
+@api.route(
+    "POST",
+    "/calls/dial",
+    summary="Click-to-call: ring my phone, then the number",
+    access="calls.handle",
+    body=DialInput,
+    status=202,
+    tag="calls",
+)
 async def dial(request: web.Request, data: DialInput) -> object:
-    return await request.app[desk_key].dial(require_principal(request).user_id, data.number,
-                                            data.customer_id)
+    return await request.app[desk_key].dial(
+        require_principal(request).user_id, data.number, data.customer_id
+    )
 
 
-@api.route("POST", "/calls/current/hangup", summary="Hang up my current call",
-           access="calls.handle", tag="calls")
+@api.route(
+    "POST",
+    "/calls/current/hangup",
+    summary="Hang up my current call",
+    access="calls.handle",
+    tag="calls",
+)
 async def hang_up(request: web.Request) -> object:
     return await request.app[desk_key].hang_up(require_principal(request).user_id)
 
 
-@api.route("POST", "/calls/current/transfer",
-           summary="Transfer my current call: blind, or attended (consult first)",
-           access="calls.handle", body=TransferInput, tag="calls")
+@api.route(
+    "POST",
+    "/calls/current/transfer",
+    summary="Transfer my current call: blind, or attended (consult first)",
+    access="calls.handle",
+    body=TransferInput,
+    tag="calls",
+)
 async def transfer(request: web.Request, data: TransferInput) -> object:
-    return await request.app[desk_key].transfer(require_principal(request).user_id,
-                                                data.kind, data.target)
+    return await request.app[desk_key].transfer(
+        require_principal(request).user_id, data.kind, data.target
+    )
 
 
-@api.route("POST", "/calls/current/transfer/complete",
-           summary="Attended transfer: connect the caller to the consulted party",
-           access="calls.handle", tag="calls")
+@api.route(
+    "POST",
+    "/calls/current/transfer/complete",
+    summary="Attended transfer: connect the caller to the consulted party",
+    access="calls.handle",
+    tag="calls",
+)
 async def complete_transfer(request: web.Request) -> object:
     return await request.app[desk_key].complete_transfer(require_principal(request).user_id)
 
 
-@api.route("POST", "/calls/current/transfer/cancel",
-           summary="Attended transfer: drop the consulted party, back to the caller",
-           access="calls.handle", tag="calls")
+@api.route(
+    "POST",
+    "/calls/current/transfer/cancel",
+    summary="Attended transfer: drop the consulted party, back to the caller",
+    access="calls.handle",
+    tag="calls",
+)
 async def cancel_transfer(request: web.Request) -> object:
     return await request.app[desk_key].cancel_transfer(require_principal(request).user_id)
 
 
-@api.route("POST", "/calls/{call_id}/wrap-up",
-           summary="After the call: disposition and notes, written on the customer",
-           access="calls.handle", body=WrapUpInput, status=201, tag="calls")
+@api.route(
+    "POST",
+    "/calls/{call_id}/wrap-up",
+    summary="After the call: disposition and notes, written on the customer",
+    access="calls.handle",
+    body=WrapUpInput,
+    status=201,
+    tag="calls",
+)
 async def post_wrap_up(request: web.Request, data: WrapUpInput) -> object:
     call_id = request.match_info["call_id"]
     if len(call_id) > 64:
         raise web.HTTPNotFound()
     item = await request.app[desk_key].wrap_up(
-        require_principal(request).user_id, actor(request),
-        WrapUp(call_id=call_id, disposition=data.disposition, notes=data.notes,
-               customer_id=data.customer_id))
+        require_principal(request).user_id,
+        actor(request),
+        WrapUp(
+            call_id=call_id,
+            disposition=data.disposition,
+            notes=data.notes,
+            customer_id=data.customer_id,
+        ),
+    )
     return interaction_json(item)

@@ -62,20 +62,34 @@ async def _customer_view(request: web.Request, customer_id: int) -> dict[str, An
             raise NotFound(f"no customer {customer_id}")
         history = [interaction_json(i) for i in await customer_history(db, customer_id)]
         calls = await db.scalars(
-            select(CallRecord).where(CallRecord.customer_id == customer_id)
-            .order_by(CallRecord.ended_at.desc()).limit(50))
-        call_rows = [{"call_id": c.linked_id, "direction": c.direction, "outcome": c.outcome,
-                      "queue": c.queue, "ended_at": c.ended_at.isoformat(),
-                      "talk_seconds": c.talk_seconds, "disposition": c.disposition}
-                     for c in calls]
+            select(CallRecord)
+            .where(CallRecord.customer_id == customer_id)
+            .order_by(CallRecord.ended_at.desc())
+            .limit(50)
+        )
+        call_rows = [
+            {
+                "call_id": c.linked_id,
+                "direction": c.direction,
+                "outcome": c.outcome,
+                "queue": c.queue,
+                "ended_at": c.ended_at.isoformat(),
+                "talk_seconds": c.talk_seconds,
+                "disposition": c.disposition,
+            }
+            for c in calls
+        ]
     return {"card": card, "history": history, "calls": call_rows}
 
 
 @routes.get("/customers/new")
 @requires("customers.write")
 async def new_customer_page(request: web.Request) -> web.Response:
-    values = {"name": "", "number": request.query.get("number", "")[:64],
-              "call_id": request.query.get("call_id", "")[:64]}
+    values = {
+        "name": "",
+        "number": request.query.get("number", "")[:64],
+        "call_id": request.query.get("call_id", "")[:64],
+    }
     return render(request, "customer_new.html", {"values": values, "fields": {}, "error": ""})
 
 
@@ -94,8 +108,12 @@ async def new_customer_submit(request: web.Request) -> web.Response:
         card = await create_customer(request, validate(CustomerForCall, given))
     except DomainError as exc:
         status, error, fields = form_problem(exc)
-        return render(request, "customer_new.html",
-                      {"values": values, "fields": fields, "error": error}, status=status)
+        return render(
+            request,
+            "customer_new.html",
+            {"values": values, "fields": fields, "error": error},
+            status=status,
+        )
     raise web.HTTPSeeOther(f"/customers/{card['id']}?saved=1")
 
 
@@ -107,26 +125,47 @@ async def customer_page(request: web.Request) -> web.Response:
     return render(request, "customer.html", view)
 
 
-@api.route("GET", "/customers/{customer_id}", summary="A customer's card, history and calls",
-           access="customers.read", tag="customers")
+@api.route(
+    "GET",
+    "/customers/{customer_id}",
+    summary="A customer's card, history and calls",
+    access="customers.read",
+    tag="customers",
+)
 async def get_customer(request: web.Request) -> object:
     return await _customer_view(request, _customer_id(request))
 
 
-@api.route("GET", "/customers", summary="Find customers by a phone number (any form)",
-           access="customers.read", tag="customers")
+@api.route(
+    "GET",
+    "/customers",
+    summary="Find customers by a phone number (any form)",
+    access="customers.read",
+    tag="customers",
+)
 async def find_customers(request: web.Request) -> object:
     number = request.query.get("number", "")
     if not number or len(number) > 64:
         raise BadInput("give ?number= (up to 64 characters)", {"number": "required"})
     async with request.app[db_key]() as db:
-        found = await lookup_caller(db, caller_number=number, restricted=False, variables={},
-                                    region=request.app[settings_key].default_region)
+        found = await lookup_caller(
+            db,
+            caller_number=number,
+            restricted=False,
+            variables={},
+            region=request.app[settings_key].default_region,
+        )
     return found.as_dict()
 
 
-@api.route("POST", "/customers", summary="Create a customer (from a call: links the call)",
-           access="customers.write", body=CustomerForCall, status=201, tag="customers")
+@api.route(
+    "POST",
+    "/customers",
+    summary="Create a customer (from a call: links the call)",
+    access="customers.write",
+    body=CustomerForCall,
+    status=201,
+    tag="customers",
+)
 async def post_customer(request: web.Request, data: CustomerForCall) -> object:
     return await create_customer(request, data)
-

@@ -16,9 +16,16 @@ routes = web.RouteTableDef()
 async def api_docs(request: web.Request) -> web.Response:
     doc = request.app[api_key].openapi()
     operations = [
-        (path, method.upper(), op) for path, ops in doc["paths"].items()
+        (path, method.upper(), op)
+        for path, ops in doc["paths"].items()
         for method, op in ops.items()
     ]
-    return render(request, "api_docs.html", {
-        "doc": doc, "operations": operations, "schemas": doc["components"]["schemas"],
-    })
+    return render(
+        request,
+        "api_docs.html",
+        {
+            "doc": doc,
+            "operations": operations,
+            "schemas": doc["components"]["schemas"],
+        },
+    )

@@ -30,8 +30,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=25, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     hub = request.app[hub_key]
-    conn = Connection(ws=ws, user_id=who.user_id, username=who.username,
-                      session_id=who.session_id, permissions=who.permissions)
+    conn = Connection(
+        ws=ws,
+        user_id=who.user_id,
+        username=who.username,
+        session_id=who.session_id,
+        permissions=who.permissions,
+    )
     hub.attach(conn)
     hub.send(conn, {"type": "hello", "user": who.username})
     await hub.ask_for_pending(conn)
@@ -60,13 +65,16 @@ async def _on_message(request: web.Request, conn: Connection, data: str) -> None
         # The user works in the open page without loading another: keep the session alive.
         async with UnitOfWork(request.app[db_key]) as uow:
             alive = await sessions.keep_alive(
-                uow.session, conn.session_id, now=request.app[clock_key](),
+                uow.session,
+                conn.session_id,
+                now=request.app[clock_key](),
                 policy=request.app[session_policy_key],
             )
             await uow.commit()
         if not alive:
-            request.app[hub_key].send(conn, {"type": "session.ended", "reason": "expired"},
-                                      then_close=SESSION_OVER)
+            request.app[hub_key].send(
+                conn, {"type": "session.ended", "reason": "expired"}, then_close=SESSION_OVER
+            )
     else:
         log.warning("ws.message_refused", user=conn.username, size=len(data))
         request.app[hub_key].send(conn, {"type": "error", "message": "unknown message type"})

@@ -20,8 +20,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("call_records") as batch:
         batch.add_column(sa.Column("fence", sa.Integer(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("estimated", sa.Boolean(), server_default=sa.false(),
-                                   nullable=False))
+        batch.add_column(
+            sa.Column("estimated", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
