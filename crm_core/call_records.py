@@ -13,7 +13,7 @@ from crm_core.customers import CustomerService, customer_exists
 from crm_core.interactions import attach_wrap_up
 from crm_core.models import CallRecord
 from crm_core.phones import normalise
-from crm_core.users import active_user_by_extension
+from crm_core.users import active_user_id_by_extension
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ async def record_call(
         matches = await customers.find_by_number(number.e164, limit=2)
         if len({m.customer_id for m in matches}) == 1:
             customer_id = matches[0].customer_id
-    agent = await active_user_by_extension(session, call.agent_extension)
+    agent_user_id = await active_user_id_by_extension(session, call.agent_extension)
     values = dict(
         linked_id=call.linked_id,
         direction=call.direction,
@@ -88,7 +88,7 @@ async def record_call(
         customer_number=call.customer_number[:64],
         queue=call.queue[:64],
         agent_interface=call.agent_interface[:128],
-        agent_user_id=agent.id if agent else None,
+        agent_user_id=agent_user_id,
         customer_id=customer_id,
         offered_at=_time(call.offered_at),
         answered_at=_time(call.answered_at),

@@ -18,7 +18,9 @@ on SQLite's reader on the event loop."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -366,11 +368,26 @@ def lookup(
 
 
 def _lookup_sync(conn: Connection, plan: _Plan) -> CallerLookup:
+    return _walk(plan, lambda how, value: _pick(conn, how, value))
+
+
+def _walk(
+    plan: _Plan, pick: Callable[[str, object], tuple[int, list[dict[str, Any]]]]
+) -> CallerLookup:
     for how, value in plan.steps:
-        found = _found(plan, how, *_pick(conn, how, value))
+        found = _found(plan, how, *pick(how, value))
         if found is not None:
             return found
     return _nobody(plan)
+
+
+def _pick_sqlite(raw: Any, how: str, value: object) -> tuple[int, list[dict[str, Any]]]:
+    """Straight on sqlite3's connection: no SQLAlchemy around one cached statement."""
+    cursor = raw.cursor()
+    try:
+        return _decoded(cursor.execute(_statement_for("sqlite", how), (value,)).fetchone())
+    finally:
+        cursor.close()
 
 
 async def _lookup_async(conn: AsyncConnection, plan: _Plan) -> CallerLookup:
@@ -403,8 +420,9 @@ async def lookup_caller(
 
 class CallerLookups:
     """Runs the pop's lookup with the fewest trips to the database, and the least Python
-    around them: on SQLite a synchronous reader right on the event loop
-    (``crm_core.db.sqlite_reader``); elsewhere autocommit connections of
+    around them: on SQLite one held sqlite3 connection of a synchronous reader, right on the
+    event loop (``crm_core.db.sqlite_reader``; outside a transaction each statement sees the
+    latest commit); elsewhere autocommit connections of
     ``crm_core.db.lookup_engine`` (no BEGIN, ROLLBACK or ping around the statement), up to
     HELD_CONNECTIONS of them kept open between lookups. A lookup that finds its connection
     dropped by the server is retried once, on a fresh connection from the pool, and the other
@@ -422,6 +440,7 @@ class CallerLookups:
         self.sqlite = sqlite
         self.remote = remote
         self._held: list[AsyncConnection] = []
+        self._sqlite_held: Any = None  # the reader's DBAPI connection, once opened
 
     async def lookup(
         self, *, caller_number: str, restricted: bool, variables: Mapping[str, str], region: str
@@ -430,8 +449,7 @@ class CallerLookups:
         if not plan.steps:
             return _nobody(plan)
         if self.sqlite is not None:
-            with self.sqlite.connect() as sync:
-                return _lookup_sync(sync, plan)
+            return self._lookup_sqlite(plan)
         assert self.remote is not None
         for attempt in (1, 2):
             conn = self._held.pop() if self._held and attempt == 1 else await self.remote.connect()
@@ -458,8 +476,28 @@ class CallerLookups:
             return found
         raise AssertionError("unreachable")
 
+    def _lookup_sqlite(self, plan: _Plan) -> CallerLookup:
+        assert self.sqlite is not None
+        for attempt in (1, 2):
+            if self._sqlite_held is None:
+                self._sqlite_held = self.sqlite.raw_connection()
+            try:
+                return _walk(plan, functools.partial(_pick_sqlite, self._sqlite_held))
+            except sqlite3.Error:
+                self._close_sqlite()  # a file replaced or a connection gone bad: a fresh one
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _close_sqlite(self) -> None:
+        held, self._sqlite_held = self._sqlite_held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                held.close()
+
     async def close(self) -> None:
         """Back to the pool with the held connections (before the engine is disposed)."""
+        self._close_sqlite()
         held, self._held = self._held, []
         for conn in held:
             with contextlib.suppress(Exception):

@@ -196,10 +196,10 @@ class RoleService:
         return role
 
 
-async def active_user_by_extension(session: AsyncSession, extension: str) -> User | None:
+async def active_user_id_by_extension(session: AsyncSession, extension: str) -> int | None:
     """The agent whose phone has this extension (who a ringing queue member is)."""
     if not extension:
         return None
     return await session.scalar(
-        select(User).where(User.extension == extension, User.is_active.is_(True))
+        select(User.id).where(User.extension == extension, User.is_active.is_(True))
     )

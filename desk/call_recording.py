@@ -57,14 +57,18 @@ class CallRecorder:
         if isinstance(event, CallEnded):
             await self.outbox.put(ended_call(event, fence).as_dict())
 
-    async def write(self, item: dict) -> None:
+    async def write(self, items: list[dict]) -> None:
+        """A batch of call ends from the outbox, in one transaction."""
+        now = self.clock()
         async with UnitOfWork(self.db) as uow:
-            written = await record_call(
-                uow.session, EndedCall(**item), region=self.region, now=self.clock()
-            )
+            written = [
+                await record_call(uow.session, EndedCall(**item), region=self.region, now=now)
+                for item in items
+            ]
             await uow.commit()
-        log.info(
-            "call.recorded" if written else "call.already_recorded",
-            call_id=item["linked_id"],
-            outcome=item["outcome"],
-        )
+        for item, new in zip(items, written, strict=True):
+            log.info(
+                "call.recorded" if new else "call.already_recorded",
+                call_id=item["linked_id"],
+                outcome=item["outcome"],
+            )

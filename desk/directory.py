@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.models import User
-from crm_core.users import active_user_by_extension
+from crm_core.users import active_user_id_by_extension
 from cti.devices import extension_of
 from desk.notifications import DirectoryChanged, Notifier
 
@@ -47,12 +47,12 @@ class AgentDirectory:
         if now - self._missing.get(extension, float("-inf")) < MISS_SECONDS:
             return None  # asked a moment ago: a phone without a user sends many events
         async with self.db() as db:
-            user = await active_user_by_extension(db, extension)
-        if user is None:
+            user_id = await active_user_id_by_extension(db, extension)
+        if user_id is None:
             self._missing[extension] = now
             return None
-        self._users[extension] = user.id
-        return user.id
+        self._users[extension] = user_id
+        return user_id
 
     async def load(self) -> None:
         async with self.db() as db:

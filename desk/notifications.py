@@ -2,7 +2,9 @@
 
 Two kinds:
 - bus notifications (``Notification`` subclasses): one channel each, published through a
-  ``Notifier`` and decoded (and validated: the bus is a boundary) before any handler sees them;
+  ``Notifier``. The publishing instance's own handlers get the notification at once (a pop
+  does not wait on a round trip through Redis); the other instances get it over the bus,
+  decoded and validated (the bus is a boundary) before any handler sees it;
 - browser messages (``BrowserMessage`` subclasses): what an agent's or a supervisor's tab
   receives over its websocket, carried inside ``ToAgent`` / ``ToSupervisors``. Their ``type``
   is the name the page's script dispatches on (web/static/*.js).
@@ -11,6 +13,8 @@ Nothing publishes a bare dict: publishers build these, the notifier encodes them
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
@@ -34,6 +38,7 @@ DIRECTORY_CHANGED = "directory.changed"
 SESSIONS_ENDED = "sessions.ended"
 COMMANDS = "desk.commands"
 COMMAND_REPLIES = "desk.command_replies"
+ORIGIN = "_origin"  # on the bus: the publishing notifier, which has delivered it already
 
 # ---------------------------------------------------------------- browser messages
 
@@ -248,9 +253,20 @@ class Notifier:
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
+        self.origin = uuid.uuid4().hex
+        self._handlers: defaultdict[type, list[Callable[[Any], None]]] = defaultdict(list)
 
     async def publish(self, notification: Notification) -> None:
-        await self.bus.publish(notification.channel, encode(notification))
+        """To this instance's handlers now, then to the other instances over the bus (which
+        may raise: the bus is down)."""
+        for handler in self._handlers.get(type(notification), ()):
+            try:
+                handler(notification)
+            except Exception:
+                log.exception("notification.handler_failed", channel=notification.channel)
+        data = encode(notification)
+        data[ORIGIN] = self.origin
+        await self.bus.publish(notification.channel, data)
 
     def publish_soon(self, notification: Notification) -> None:
         """From synchronous code (bus handlers must not wait)."""
@@ -260,6 +276,8 @@ class Notifier:
         """``handler`` gets each valid message of that kind; it must not block."""
 
         def on_message(channel: str, data: dict[str, Any]) -> None:
+            if data.pop(ORIGIN, None) == self.origin:
+                return  # ours: delivered when it was published
             try:
                 message = decode(kind, data)
             except ValueError as exc:
@@ -267,4 +285,5 @@ class Notifier:
                 return
             handler(message)
 
+        self._handlers[kind].append(handler)
         await self.bus.subscribe(kind.channel, on_message)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,20 @@ SLOW_CONSUMER = Close(WSCloseCode.TRY_AGAIN_LATER)
 GOING_AWAY = Close(WSCloseCode.GOING_AWAY)
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message encoded once for every socket it goes to; ``pop_offered_at``: a pop's
+    stamp (when its AMI frame was read), observed when the pop is written."""
+
+    text: str
+    pop_offered_at: float | None = None
+
+    @classmethod
+    def of(cls, message: dict[str, Any]) -> Outgoing:
+        text = json.dumps(message, separators=(",", ":"))
+        return cls(text, message.get("offered_at") if message.get("type") == POP_TYPE else None)
+
+
 @dataclass(eq=False)
 class Connection:
     ws: web.WebSocketResponse
@@ -48,7 +63,9 @@ class Connection:
     username: str
     session_id: str
     permissions: frozenset[str]
-    queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    queue: asyncio.Queue[Outgoing | Close] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
     writer: asyncio.Task[None] | None = None
 
 
@@ -58,6 +75,7 @@ class Hub:
         self.metrics = metrics
         self.by_session: defaultdict[str, set[Connection]] = defaultdict(set)
         self.by_user: defaultdict[int, set[Connection]] = defaultdict(set)
+        self.monitors: set[Connection] = set()  # sockets of users who see the agents' rows
 
     async def start(self) -> None:
         await self.notifier.subscribe(note.SessionsEnded, self._on_sessions_ended)
@@ -76,6 +94,8 @@ class Hub:
     def attach(self, conn: Connection) -> None:
         self.by_session[conn.session_id].add(conn)
         self.by_user[conn.user_id].add(conn)
+        if MONITOR_PERMISSION in conn.permissions:
+            self.monitors.add(conn)
         conn.writer = asyncio.create_task(self._write(conn), name=f"ws-writer-{conn.username}")
         self.metrics.websockets.inc()
 
@@ -93,6 +113,7 @@ class Hub:
         self.by_user[conn.user_id].discard(conn)
         if not self.by_user[conn.user_id]:
             del self.by_user[conn.user_id]
+        self.monitors.discard(conn)
         if conn.writer is not None and conn.writer is not asyncio.current_task():
             conn.writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,8 +121,14 @@ class Hub:
         self.metrics.websockets.dec()
 
     def send(
-        self, conn: Connection, message: dict[str, Any], *, then_close: Close | None = None
+        self,
+        conn: Connection,
+        message: dict[str, Any] | Outgoing,
+        *,
+        then_close: Close | None = None,
     ) -> None:
+        if not isinstance(message, Outgoing):
+            message = Outgoing.of(message)
         try:
             conn.queue.put_nowait(message)
             if then_close is not None:
@@ -116,8 +143,9 @@ class Hub:
 
     def send_to_user(self, user_id: int, message: dict[str, Any]) -> int:
         conns = list(self.by_user.get(user_id, ()))
+        outgoing = Outgoing.of(message)
         for conn in conns:
-            self.send(conn, message)
+            self.send(conn, outgoing)
         return len(conns)
 
     def end_sessions(self, session_ids: list[str], reason: str) -> None:
@@ -130,15 +158,19 @@ class Hub:
                 )
 
     def _on_agent_event(self, envelope: note.ToAgent) -> None:
-        for conn in list(self.by_user.get(envelope.user_id, ())):
-            if CALLS_PERMISSION in conn.permissions:
-                self.send(conn, envelope.message)
+        conns = [
+            c for c in self.by_user.get(envelope.user_id, ()) if CALLS_PERMISSION in c.permissions
+        ]
+        if conns:
+            outgoing = Outgoing.of(envelope.message)
+            for conn in conns:
+                self.send(conn, outgoing)
 
     def _on_monitor_event(self, envelope: note.ToSupervisors) -> None:
-        for conns in list(self.by_user.values()):
-            for conn in list(conns):
-                if MONITOR_PERMISSION in conn.permissions:
-                    self.send(conn, envelope.message)
+        if self.monitors:
+            outgoing = Outgoing.of(envelope.message)
+            for conn in list(self.monitors):
+                self.send(conn, outgoing)
 
     def _on_sessions_ended(self, message: note.SessionsEnded) -> None:
         self.end_sessions(message.session_ids, message.reason)
@@ -150,9 +182,9 @@ class Hub:
                 if isinstance(item, Close):
                     await conn.ws.close(code=item.code)
                     return
-                await conn.ws.send_json(item)
-                if item.get("type") == POP_TYPE:  # offered_at: when the AMI frame was read
-                    self.metrics.pop_seconds.observe(time.time() - item["offered_at"])
+                await conn.ws.send_str(item.text)
+                if item.pop_offered_at is not None:
+                    self.metrics.pop_seconds.observe(time.time() - item.pop_offered_at)
         except (ConnectionResetError, RuntimeError):
             return  # the browser went away; the reader side detaches
 

@@ -79,8 +79,8 @@ async def test_a_call_end_written_twice_is_one_record(service):
         "talk_seconds": 0.0,
         "hangup_cause": 16,
     }
-    await recorder.write(item)
-    await recorder.write(item)
+    await recorder.write([item])
+    await recorder.write([item, item])  # again, and twice in one batch
     assert [r.linked_id for r in await records(app)] == ["99.1"]
 
 
@@ -88,11 +88,11 @@ async def test_the_outbox_keeps_items_on_disk_until_they_are_written(tmp_path):
     outbox = Outbox(tmp_path / "o.jsonl", limit=3)
     written: list[dict] = []
 
-    async def broken(item):
+    async def broken(items):
         raise ConnectionError("database away")
 
-    async def working(item):
-        written.append(item)
+    async def working(items):
+        written.extend(items)
 
     for n in range(4):
         await outbox.put({"linked_id": str(n)})
@@ -103,11 +103,27 @@ async def test_the_outbox_keeps_items_on_disk_until_they_are_written(tmp_path):
     assert again.pending() == [] and not (tmp_path / "o.jsonl").exists()
 
 
+async def test_the_outbox_writes_in_batches_and_keeps_a_failed_batch(tmp_path):
+    outbox = Outbox(tmp_path / "o.jsonl", batch=2)
+    batches: list[list[str]] = []
+
+    async def second_batch_fails(items):
+        if batches:
+            raise ConnectionError("database away")
+        batches.append([i["linked_id"] for i in items])
+
+    for n in range(5):
+        await outbox.put({"linked_id": str(n)})
+    assert await outbox.drain(second_batch_fails) == 2
+    assert batches == [["0", "1"]]
+    assert [i["linked_id"] for i in outbox.pending()] == ["2", "3", "4"]
+
+
 async def test_an_item_put_while_the_outbox_drains_is_not_lost(tmp_path):
     outbox = Outbox(tmp_path / "o.jsonl")
     await outbox.put({"linked_id": "first"})
 
-    async def slow_then_put(item):
+    async def slow_then_put(items):
         await outbox.put({"linked_id": "arrived meanwhile"})
         await asyncio.sleep(0)
 
