@@ -6,21 +6,69 @@ console logs. Production sets a PostgreSQL URL, a Redis URL and JSON logs.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from config.lists import ListForm, comma_list
+
 ENV_PREFIX = "CALLCENTRE_"
 CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG"
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# List settings: a comma list in the environment ("sales,support"), or JSON (config/lists.py).
+Names = Annotated[list[str], NoDecode]
+LIST_FORMS: dict[str, ListForm] = {
+    "allowed_origins": ListForm.matching(r"https?://\S+", "origins, e.g. https://crm.example.com"),
+    "ami_call_variables": ListForm.matching(
+        r"[A-Za-z_][A-Za-z0-9_]*", "channel variable names, e.g. CC_ACCOUNT,CC_CUSTOMER"
+    ),
+    "agent_default_queues": ListForm.matching(
+        r"[A-Za-z0-9_.-]{1,80}", "queue names separated by commas, e.g. sales,support"
+    ),
+    "dial_internal_lengths": ListForm.matching(r"[1-9][0-9]?", "digit counts, e.g. 3,4,5"),
+    "dial_internal_prefixes": ListForm.matching(r"[0-9]{1,10}", "leading digits, e.g. 1,50,6"),
+    "dial_allowed_regions": ListForm.one_of(
+        frozenset(phonenumbers.SUPPORTED_REGIONS) | {"001"},
+        "country codes, e.g. US,CA (001: international networks)",
+    ),
+    "dial_refused_types": ListForm.one_of(
+        frozenset(
+            name.lower()
+            for name in vars(phonenumbers.PhoneNumberType)
+            if name.isupper() and name != "UNKNOWN"
+        ),
+        "number types, e.g. premium_rate,shared_cost,personal_number,uan,pager",
+    ),
+    "dial_fictional_prefixes": ListForm.matching(r"\+[0-9]{1,15}", "E.164 prefixes, e.g. +1555"),
+    "queue_numbers": ListForm.matching(
+        r"[A-Za-z0-9_.-]{1,80}=[0-9]{2,10}", "queue=number pairs, e.g. sales=5000,support=5001"
+    ),
+}
+
+
+def parse_networks(value: str) -> tuple[IpNetwork, ...]:
+    """A comma list of addresses or networks (a plain string in the environment, not JSON)."""
+    networks = []
+    for entry in value.split(","):
+        if entry := entry.strip():
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {entry!r}") from exc
+    return tuple(networks)
 
 
 class Settings(BaseSettings):
@@ -42,24 +90,55 @@ class Settings(BaseSettings):
 
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     remember_me_days: int = Field(default=14, ge=1, le=90)
+    # However active, a session ends this long after its login (a stolen cookie cannot be kept
+    # alive for ever): hours for an ordinary session, days for a "keep me signed in" one.
+    session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
+    remember_me_max_days: int = Field(default=30, ge=1, le=365)
     # A session's last-seen time is written at most this often (each request would be a write).
     session_touch_seconds: int = Field(default=60, ge=0, le=600)
     # "auto": Secure when the request came over TLS (directly or via a trusted proxy header).
     cookie_secure: Literal["auto", "always", "never"] = "auto"
-    # Behind a reverse proxy: take the client address and scheme from X-Forwarded-* headers.
+    # The reverse proxies in front of the service: a comma list of addresses or networks
+    # ("10.0.0.5,192.168.0.0/24"). X-Forwarded-For/-Proto are read only from these peers, and
+    # the client is the right-most address they did not add. Empty: no proxy, headers ignored.
+    trusted_proxies: str = ""
+    # Replaced by trusted_proxies (which proxies to believe); refused when set, so that an old
+    # configuration does not silently start believing nobody, or everybody.
     trust_proxy_headers: bool = False
     # Extra origins allowed to open websockets, besides the page's own host.
-    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_origins: Names = Field(default_factory=list)
 
     login_window_minutes: int = Field(default=15, ge=1)
+    # Failed logins inside the window that cost nothing; each one beyond doubles the wait
+    # before the next attempt of that account (or from that address) is checked.
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=20, ge=1)
+    login_first_delay_seconds: float = Field(default=1.0, gt=0, le=60)
+    login_max_delay_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # /metrics and the details of /readyz: for `Authorization: Bearer <token>`, users with
+    # pbx.monitor, and direct loopback clients. Empty: no token is accepted.
+    metrics_token: SecretStr = SecretStr("")
 
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=2, ge=1)
 
     default_region: str = Field(default="US", min_length=2, max_length=2)
+    # Click-to-call (crm_core.dial_rules). Digits of these lengths (and, when prefixes are set,
+    # starting with one) are internal numbers, dialled as typed: agents' phones, queues' DIDs.
+    dial_internal_lengths: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3, 4, 5])
+    dial_internal_prefixes: Names = Field(default_factory=list)
+    # Countries an outside number may be in (001: international networks). Empty: default_region.
+    dial_allowed_regions: Names = Field(default_factory=list)
+    # Number types refused unless the agent holds calls.dial_any (phonenumbers' types).
+    dial_refused_types: Names = Field(
+        default_factory=lambda: ["premium_rate", "shared_cost", "personal_number", "uan", "pager"]
+    )
+    # The number that reaches each queue in the dialplan (its DID), queue=number: the queues an
+    # agent may transfer a call to (config/asterisk/extensions.conf, [transfer]).
+    queue_numbers: Names = Field(default_factory=lambda: ["sales=5000", "support=5001"])
+    # Fictional numbers (reserved, reaching nobody): dialled although invalid.
+    dial_fictional_prefixes: Names = Field(default_factory=lambda: ["+1555"])
 
     # The PBX: the built-in simulator (embedded, over real AMI on loopback), a real Asterisk,
     # or none (web-only instances and tests that do not need a PBX).
@@ -77,11 +156,11 @@ class Settings(BaseSettings):
     ami_action_timeout: float = Field(default=10.0, gt=0)
     ami_reconcile_seconds: float = Field(default=30.0, gt=0)
     # Channel variables (set by the IVR, carried by manager.conf channelvars) kept on a call.
-    ami_call_variables: list[str] = Field(default_factory=lambda: ["CC_ACCOUNT", "CC_CUSTOMER"])
+    ami_call_variables: Names = Field(default_factory=lambda: ["CC_ACCOUNT", "CC_CUSTOMER"])
     # An agent's phone as a queue member, from their extension.
     agent_interface: str = "PJSIP/{extension}"
     # Queues an agent joins when going ready, unless they choose.
-    agent_default_queues: list[str] = Field(default_factory=lambda: ["sales"])
+    agent_default_queues: Names = Field(default_factory=lambda: ["sales"])
     # After a call the agent is paused ("wrap-up") for at most this long, or until they send
     # the disposition; 0 turns wrap-up off.
     wrapup_seconds: float = Field(default=60.0, ge=0, le=3600)
@@ -101,6 +180,32 @@ class Settings(BaseSettings):
         if self.pbx == "asterisk" and not (self.ami_port and self.ami_secret.get_secret_value()):
             raise ValueError("pbx = asterisk needs ami_port and ami_secret")
         return self
+
+    @model_validator(mode="after")
+    def _refuse_trust_proxy_headers(self) -> Settings:
+        if self.trust_proxy_headers:
+            raise ValueError(
+                "trust_proxy_headers is replaced by trusted_proxies: list the reverse proxies' "
+                "addresses (CALLCENTRE_TRUSTED_PROXIES=10.0.0.5,192.168.0.0/24)"
+            )
+        return self
+
+    @field_validator(*LIST_FORMS, mode="before")
+    @classmethod
+    def _split_lists(cls, value: object, info: ValidationInfo) -> object:
+        name = info.field_name or ""
+        return comma_list(value, setting=name, form=LIST_FORMS[name])
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)  # refused at start, naming the bad entry
+        return value
+
+    @property
+    def queue_dids(self) -> dict[str, str]:
+        """Queue name -> the number that reaches it."""
+        return dict(item.split("=", 1) for item in self.queue_numbers)
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:
@@ -133,6 +238,10 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'callcentre.db').resolve()}"
 
+    @cached_property
+    def trusted_networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
+
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
@@ -145,7 +254,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
         path.touch(mode=0o600)
         path.write_text(key)

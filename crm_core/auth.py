@@ -1,6 +1,8 @@
 """Logging in and out: throttling, password check, one live session per user, audit.
 
-Nothing here commits. A refused login still wrote its attempt and audit row (what throttling
+Nothing here commits. A login is two units of work: `record_attempt` writes the attempt down
+as being checked (the owner commits it at once, so that concurrent attempts count it), then
+`login` decides it. A refused login still wrote its attempt and audit row (what throttling
 counts): the owner commits those before passing BadCredentials or LoginThrottled on."""
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit, throttle
@@ -23,8 +25,13 @@ from crm_core.sessions import SessionPolicy, end_session, open_session
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
     window: timedelta
-    per_account: int
-    per_client: int
+    per_account: int  # free failures of one account inside the window
+    per_client: int  # free failures from one address inside the window
+    first_delay: timedelta = timedelta(seconds=1)
+    max_delay: timedelta = timedelta(seconds=30)
+
+    def rule(self, free: int) -> throttle.Rule:
+        return throttle.Rule(free=free, first_delay=self.first_delay, max_delay=self.max_delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +78,32 @@ class LoginService:
         self.policy = policy
         self.limits = limits
 
+    async def record_attempt(self, username: str, client_ip: str) -> int:
+        """Write the attempt down as being checked, before anything is checked; returns its id.
+        The owner commits this alone, at once: concurrent attempts then count it."""
+        await self._one_at_a_time(username, client_ip)
+        row = LoginAttempt(at=self.clock(), username=username, client_ip=client_ip)
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
     async def login(
-        self, username: str, password: str, *, remember: bool, client_ip: str, user_agent: str
+        self,
+        attempt_id: int,
+        username: str,
+        password: str,
+        *,
+        remember: bool,
+        client_ip: str,
+        user_agent: str,
     ) -> LoggedIn:
+        """Decide the attempt `record_attempt` wrote: throttled, refused, or a new session."""
         now = self.clock()
         actor = Actor(user_id=None, name=username, client_ip=client_ip)
-        blocked = await self._throttled(username, client_ip)
+        blocked = await self._throttled(attempt_id, username, client_ip)
         if blocked is not None:
+            # Never checked, so it is no failure: hammering does not lengthen the wait.
+            await self.session.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
             audit.record(
                 self.session,
                 actor,
@@ -92,9 +118,7 @@ class LoginService:
         user = await self.session.scalar(select(User).where(User.username == username))
         ok = await self.passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None or not user.is_active:
-            self.session.add(
-                LoginAttempt(at=now, username=username, client_ip=client_ip, succeeded=False)
-            )
+            await self._settle(attempt_id, succeeded=False)
             reason = "bad_password" if user else "unknown_user"
             if user is not None and not user.is_active and ok:
                 reason = "disabled"
@@ -111,9 +135,7 @@ class LoginService:
 
         if self.passwords.needs_rehash(user.password_hash):
             user.password_hash = await self.passwords.hash(password)
-        self.session.add(
-            LoginAttempt(at=now, username=username, client_ip=client_ip, succeeded=True)
-        )
+        await self._settle(attempt_id, succeeded=True)
         token, row, ended = await open_session(
             self.session,
             user,
@@ -147,33 +169,60 @@ class LoginService:
             entity_id=actor.user_id,
         )
 
-    async def _throttled(self, username: str, client_ip: str) -> throttle.Throttled | None:
-        now = self.clock()
-        since = now - self.limits.window
-        # An account's failures count from its last successful login on.
-        last_success = await self.session.scalar(
-            select(func.max(LoginAttempt.at)).where(
-                LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
+    async def _one_at_a_time(self, username: str, client_ip: str) -> None:
+        """On PostgreSQL, attempt ids come from a sequence before their commit: a lower id could
+        commit after a higher one has counted. Holding a lock per account and per address until
+        the commit makes numbering and commit order agree. SQLite has one writer at a time."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        for space, key in ((1, username), (2, client_ip)):  # always in this order: no deadlock
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                {"space": space, "key": key},
             )
-        )
-        account_since = max(since, last_success) if last_success else since
-        account = await self._failure_times(LoginAttempt.username == username, account_since)
-        client = await self._failure_times(LoginAttempt.client_ip == client_ip, since)
-        return throttle.check(
-            now=now,
-            window=self.limits.window,
-            account_failures=account,
-            account_limit=self.limits.per_account,
-            client_failures=client,
-            client_limit=self.limits.per_client,
+
+    async def _settle(self, attempt_id: int, *, succeeded: bool) -> None:
+        await self.session.execute(
+            update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=succeeded)
         )
 
-    async def _failure_times(
-        self, condition: ColumnElement[bool], since: datetime
-    ) -> list[datetime]:
-        rows = await self.session.scalars(
-            select(LoginAttempt.at)
-            .where(condition, LoginAttempt.succeeded.is_(False), LoginAttempt.at > since)
-            .order_by(LoginAttempt.at)
+    async def _throttled(
+        self, attempt_id: int, username: str, client_ip: str
+    ) -> throttle.Throttled | None:
+        """Counts the attempts made before this one (lower ids): each waits for those."""
+        now = self.clock()
+        since = now - self.limits.window
+        before = LoginAttempt.id < attempt_id
+        # An account's failures count from its last successful login on.
+        last_success = await self.session.scalar(
+            select(func.max(LoginAttempt.id)).where(
+                before, LoginAttempt.username == username, LoginAttempt.succeeded.is_(True)
+            )
         )
-        return list(rows.all())
+        account_since = [LoginAttempt.id > last_success] if last_success else []
+        account = await self._recent(
+            LoginAttempt.username == username, before, *account_since, since=since
+        )
+        client = await self._recent(LoginAttempt.client_ip == client_ip, before, since=since)
+        return throttle.check(
+            now=now,
+            account=account,
+            account_rule=self.limits.rule(self.limits.per_account),
+            client=client,
+            client_rule=self.limits.rule(self.limits.per_client),
+        )
+
+    async def _recent(self, *conditions: ColumnElement[bool], since: datetime) -> throttle.Recent:
+        rows = await self.session.execute(
+            select(LoginAttempt.at, LoginAttempt.succeeded)
+            .where(
+                *conditions,
+                or_(LoginAttempt.succeeded.is_(False), LoginAttempt.succeeded.is_(None)),
+                LoginAttempt.at > since,
+            )
+            .order_by(LoginAttempt.id)
+        )
+        failures, checking = [], []
+        for at, succeeded in rows:
+            (checking if succeeded is None else failures).append(at)
+        return throttle.Recent(failures=failures, checking=checking)

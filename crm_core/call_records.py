@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.customers import CustomerService, customer_exists
 from crm_core.interactions import attach_wrap_up
-from crm_core.models import CallRecord
+from crm_core.models import CallRecord, Customer
 from crm_core.phones import normalise
 from crm_core.users import active_user_id_by_extension
 
@@ -109,3 +109,39 @@ async def record_call(
     session.add(record)
     await attach_wrap_up(session, record)
     return True
+
+
+async def awaiting_disposition(
+    session: AsyncSession, user_id: int, *, since: datetime, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The agent's answered calls since ``since`` that still have no disposition, newest first:
+    the wrap-ups their desk keeps open (after a reload, a restart, a second call)."""
+    rows = await session.execute(
+        select(CallRecord, Customer.name)
+        .outerjoin(Customer, Customer.id == CallRecord.customer_id)
+        .where(
+            CallRecord.agent_user_id == user_id,
+            CallRecord.answered_at.is_not(None),
+            CallRecord.disposition.is_(None),
+            CallRecord.ended_at >= since,
+        )
+        .order_by(CallRecord.ended_at.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "call_id": record.linked_id,
+            "caller": record.caller_e164 or record.caller_raw,
+            "customer_id": record.customer_id,
+            "customer_name": name,
+            "queue": record.queue,
+            "ended_at": _stamp(record.ended_at),
+            "talk_seconds": record.talk_seconds,
+        }
+        for record, name in rows.all()
+    ]
+
+
+def _stamp(moment: datetime) -> float:
+    # SQLite hands back naive datetimes: they were written in UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 15}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -18,6 +22,24 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(
         url, pool_pre_ping=True, connect_args={"timeout": 5, "command_timeout": 30}, **kwargs
     )
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The database file readable by our user alone (SQLite would create it 0644, by the
+    umask); its -wal and -shm files take the same mode. A file already there is tightened.
+    A folder that does not exist is left alone: connecting then fails, and says so."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to change
+            if each.stat().st_mode & 0o077:
+                each.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

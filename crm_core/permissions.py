@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, str] = {
     "churn.manage": "Record churn measures and confirm churn",
     "calls.handle": "Use the agent desktop: take calls and receive screen pops",
     "calls.outbound": "Work outbound campaigns",
+    "calls.dial_any": "Click-to-call numbers the dial rules refuse: premium rate, other countries",
     "calllists.manage": "Build call lists",
     "campaigns.manage": "Create, start, pause and stop campaigns",
     "campaigns.monitor": "Watch agents, queues and campaigns live",

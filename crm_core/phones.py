@@ -72,6 +72,18 @@ def normalise(raw: str | None, region: str = "US") -> Number:
     return Number(text, NumberKind.E164, e164)
 
 
+def is_valid(e164: str) -> bool:
+    """True when the number is one the numbering plan assigns (``is_valid_number``).
+
+    ``normalise`` asks only whether a number is possible, on purpose: a caller ID is looked up
+    whatever it is, and the demo's +1 555 numbers are possible but invalid. Dialling out is
+    where validity matters (crm_core.dial_rules)."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def timezones(e164: str) -> tuple[str, ...]:
     """The IANA time zones a number may be in (empty when unknown)."""
     try:

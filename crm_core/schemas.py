@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
+from crm_core.errors import InvalidInput
 from crm_core.text import Line
 
 Username = Annotated[
@@ -30,6 +31,20 @@ Code = Annotated[
 ]
 DisplayName = Line(200)
 Label = Line(200)
+
+
+REASON_MAX_LENGTH = 64
+
+
+def pbx_reason(reason: str | None) -> str | None:
+    """A reason the PBX is told (QueuePause's Reason): one short line of printable text.
+    Checked before anything is sent, so that a bad one is refused, not half done."""
+    if reason is not None and (
+        len(reason) > REASON_MAX_LENGTH or not all(ch.isprintable() for ch in reason)
+    ):
+        problem = f"one line of printable text, at most {REASON_MAX_LENGTH} characters"
+        raise InvalidInput(f"reason: {problem}", fields={"reason": problem})
+    return reason
 
 
 class Input(BaseModel):

@@ -1,5 +1,6 @@
 """Login sessions stored server-side: one live session per user, ended on logout, on a new
-login, on expiry after inactivity, when the user is disabled or their password is reset."""
+login, on expiry after inactivity or after their absolute lifetime, when the user is disabled
+or their password is reset."""
 
 from __future__ import annotations
 
@@ -19,9 +20,21 @@ class SessionPolicy:
     idle: timedelta
     remember: timedelta
     touch_every: timedelta
+    # However active, a session ends this long after its login: activity slides the idle
+    # deadline on, never past this (a stolen cookie cannot be kept alive for ever).
+    max_age: timedelta = timedelta(hours=12)
+    remember_max_age: timedelta = timedelta(days=30)
 
     def lifetime(self, remember: bool) -> timedelta:
         return self.remember if remember else self.idle
+
+    def end_of_life(self, *, created_at: datetime, remember: bool) -> datetime:
+        return created_at + (self.remember_max_age if remember else self.max_age)
+
+    def deadline(self, *, created_at: datetime, now: datetime, remember: bool) -> datetime:
+        """When a session seen active `now` ends, unless seen again before."""
+        end = self.end_of_life(created_at=created_at, remember=remember)
+        return min(now + self.lifetime(remember), end)
 
 
 def session_id_for(token: str) -> str:
@@ -69,7 +82,7 @@ async def open_session(
         user_id=user.id,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + policy.lifetime(remember),
+        expires_at=policy.deadline(created_at=now, now=now, remember=remember),
         remember=remember,
         csrf_token=secrets.token_urlsafe(32),
         client_ip=client_ip[:64],
@@ -111,15 +124,18 @@ async def keep_alive(
 async def _keep_alive(
     session: AsyncSession, row: UserSession, *, now: datetime, policy: SessionPolicy
 ) -> bool:
-    """Slides the idle deadline forward, writing at most once per `touch_every`."""
+    """Slides the idle deadline forward (never past the absolute one), writing at most once per
+    `touch_every`."""
     if row.ended_at is not None:
         return False
-    if row.expires_at <= now:
+    # Rows written before the absolute lifetime existed may have slid past it.
+    too_old = policy.end_of_life(created_at=row.created_at, remember=row.remember) <= now
+    if row.expires_at <= now or too_old:
         row.ended_at, row.end_reason = now, "expired"
         return False
     if now - row.last_seen_at >= policy.touch_every:
         row.last_seen_at = now
-        row.expires_at = now + policy.lifetime(row.remember)
+        row.expires_at = policy.deadline(created_at=row.created_at, now=now, remember=row.remember)
     return True
 
 

@@ -17,7 +17,7 @@ from crm_core.clock import Clock
 from crm_core.errors import Conflict, InvalidInput, NotFound, Refused
 from crm_core.models import Role, RolePermission, User
 from crm_core.models.users import user_roles
-from crm_core.passwords import Passwords
+from crm_core.passwords import Passwords, password_problem
 from crm_core.permissions import ADMIN_PERMISSIONS, UnknownPermission, validate_permissions
 from crm_core.schemas import UserCreate, UserUpdate
 from crm_core.sessions import end_user_sessions
@@ -56,6 +56,7 @@ class UserService:
     async def create(self, data: UserCreate, actor: Actor) -> User:
         if await self.by_username(data.username) is not None:
             raise Conflict(f"user name {data.username!r} is taken", field="username")
+        _check_password(data.password, data.username)
         now = self.clock()
         user = User(
             username=data.username,
@@ -118,6 +119,7 @@ class UserService:
 
     async def reset_password(self, user_id: int, password: str, actor: Actor) -> list[str]:
         user = await self.get(user_id)
+        _check_password(password, user.username)
         now = self.clock()
         user.password_hash = await self.passwords.hash(password)
         user.password_changed_at = now
@@ -139,6 +141,40 @@ class UserService:
         if unknown:
             raise InvalidInput(f"unknown role(s): {', '.join(unknown)}", field="roles")
         return roles
+
+
+def _check_password(password: str, username: str) -> None:
+    if problem := password_problem(password, username):
+        raise InvalidInput(f"password: {problem}", fields={"password": problem})
+
+
+async def current_permissions(
+    session: AsyncSession, user_ids: list[int]
+) -> dict[int, frozenset[str]]:
+    """What each of these users may do now; a user disabled or gone is not in the answer.
+    Rows, not user objects: the websocket hub asks for every connected user now and then."""
+    rows = await session.execute(
+        select(User.id, RolePermission.permission)
+        .outerjoin(user_roles, user_roles.c.user_id == User.id)
+        .outerjoin(RolePermission, RolePermission.role_id == user_roles.c.role_id)
+        .where(User.id.in_(user_ids), User.is_active.is_(True))
+    )
+    held: dict[int, set[str]] = {}
+    for user_id, permission in rows:
+        permissions = held.setdefault(user_id, set())
+        if permission is not None:
+            permissions.add(permission)
+    return {user_id: frozenset(permissions) for user_id, permissions in held.items()}
+
+
+async def holders_of(session: AsyncSession, role_name: str) -> list[int]:
+    """The users who hold this role."""
+    rows = await session.scalars(
+        select(user_roles.c.user_id)
+        .join(Role, Role.id == user_roles.c.role_id)
+        .where(Role.name == role_name)
+    )
+    return list(rows.all())
 
 
 async def ensure_an_admin_remains(session: AsyncSession) -> None:

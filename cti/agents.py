@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cti.ami.framing import Frame
-from cti.devices import interface_of
+from cti.devices import interface_of, member_key
 from cti.events import (
     Activity,
     AgentActivityChanged,
@@ -96,6 +96,9 @@ class AgentSnapshot:
     activity: Activity
     linked_id: str  # the queue call being rung or talked to, "" when idle
     queues: tuple[QueueMembership, ...]
+    # The member as the PBX spells it (``Local/1001@agents/n``): what actions must name.
+    # ``interface`` is the phone as its channels name it (cti.devices.member_key).
+    pbx_interface: str
 
 
 class _Membership:
@@ -113,12 +116,14 @@ class _Agent:
         "interface",
         "linked_id",
         "member_name",
+        "pbx_interface",
         "queues",
         "state_interface",
     )
 
     def __init__(self, interface: str, member_name: str, state_interface: str, state: str) -> None:
         self.interface = interface
+        self.pbx_interface = interface
         self.member_name = member_name
         self.state_interface = state_interface
         self.device_state = state
@@ -184,7 +189,7 @@ class AgentTracker:
         return [_snapshot(agent) for agent in self._agents.values()]
 
     def agent(self, interface: str) -> AgentSnapshot | None:
-        agent = self._agents.get(interface)
+        agent = self._agents.get(member_key(interface))
         return None if agent is None else _snapshot(agent)
 
     def available(self, queue: str) -> list[str]:
@@ -240,8 +245,10 @@ class AgentTracker:
     def _add_agent(self, frame: Frame, interface: str, state: str) -> _Agent:
         get = frame.get
         member_name = get("MemberName") or get("Name") or ""
-        state_interface = get("StateInterface") or interface
+        spelt = _pbx_interface(frame)
+        state_interface = get("StateInterface") or spelt
         agent = self._agents[interface] = _Agent(interface, member_name, state_interface, state)
+        agent.pbx_interface = spelt
         self._by_device.setdefault(state_interface, set()).add(interface)
         return agent
 
@@ -314,7 +321,7 @@ class AgentTracker:
     # ------------------------------------------------------------ activity
 
     def _on_agent_called(self, frame: Frame, at: float) -> list[AgentEvent]:
-        dest, interface = frame.get("DestUniqueid"), frame.get("Interface")
+        dest, interface = frame.get("DestUniqueid"), member_key(frame.get("Interface") or "")
         if dest and interface:
             self._queue_rings[dest] = interface
             if len(self._queue_rings) > _MAX_QUEUE_RINGS:
@@ -391,7 +398,7 @@ class AgentTracker:
 
     def _agent_and_call(self, frame: Frame) -> tuple[_Agent | None, str]:
         linked_id = frame.get("Linkedid") or ""
-        agent = self._agents.get(frame.get("Interface") or "")
+        agent = self._agents.get(_interface(frame))
         return (agent, linked_id) if linked_id else (None, "")
 
     @staticmethod
@@ -409,9 +416,14 @@ class AgentTracker:
         ]
 
 
-def _interface(frame: Frame) -> str:
+def _pbx_interface(frame: Frame) -> str:
     """Member interface: ``Interface`` in QueueMember* events, ``Location`` in QueueMember."""
     return frame.get("Interface") or frame.get("Location") or ""
+
+
+def _interface(frame: Frame) -> str:
+    """The member's phone, as its channels name it."""
+    return member_key(_pbx_interface(frame))
 
 
 def _snapshot(agent: _Agent) -> AgentSnapshot:
@@ -426,4 +438,5 @@ def _snapshot(agent: _Agent) -> AgentSnapshot:
             QueueMembership(queue, membership.paused, membership.paused_reason)
             for queue, membership in sorted(agent.queues.items())
         ),
+        pbx_interface=agent.pbx_interface,
     )

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 
 def interface_for(extension: str, template: str = "PJSIP/{extension}") -> str:
+    """The queue member interface as the PBX is told it (``Local/1001@agents/n`` keeps its
+    options: actions name the member exactly so)."""
     return template.format(extension=extension)
+
+
+def member_key(interface: str) -> str:
+    """The phone behind a member interface, as its channels name it: a Local channel's
+    options go (``Local/1001@agents/n`` -> ``Local/1001@agents``), the rest stays. Agents are
+    known by this everywhere inside; only actions use the interface as configured."""
+    if interface.startswith("Local/"):
+        head, slash, options = interface.rpartition("/")
+        if slash and "@" in head and options.isalpha():
+            return head
+    return interface
 
 
 def interface_of(channel_name: str) -> str:
@@ -23,11 +36,15 @@ def interface_of(channel_name: str) -> str:
 
 
 def is_channel_of(channel_name: str, interface: str) -> bool:
-    return interface_of(channel_name) == interface
+    return interface_of(channel_name) == member_key(interface)
 
 
 def extension_of(interface: str) -> str:
-    """The agent's extension in a queue member interface: ``PJSIP/1001`` -> ``1001``,
-    ``Local/1001@agents`` -> ``1001``; "" when there is none."""
-    _, _, rest = interface.partition("/")
-    return rest.partition("@")[0] if rest.partition("@")[0].isdigit() else ""
+    """The agent's extension in a queue member or state interface: ``PJSIP/1001`` -> ``1001``,
+    ``Local/1001@agents/n`` -> ``1001``, ``hint:1001@agents`` -> ``1001``; "" when none."""
+    if interface.startswith("hint:"):
+        rest = interface[len("hint:") :]
+    else:
+        _, _, rest = interface.partition("/")
+    extension = rest.partition("@")[0]
+    return extension if extension.isdigit() else ""

@@ -306,6 +306,26 @@ class AgentActivityChanged:
     at: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberWas:
+    """A queue member as the PBX had it: its interface as the PBX spells it, and per queue
+    whether it was paused and why."""
+
+    pbx_interface: str
+    member_name: str
+    state_interface: str
+    queues: tuple[tuple[str, bool, str], ...]  # (queue, paused, reason)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PbxRestarted:
+    """The PBX started again while the link was down (its start time changed): it has forgotten
+    its dynamic queue members. ``members``: those it had before, as they were."""
+
+    members: tuple[MemberWas, ...]
+    at: float
+
+
 CallEvent = (
     CallOffered
     | CallOfferWithdrawn
@@ -326,4 +346,4 @@ AgentEvent = (
     | AgentDeviceStateChanged
     | AgentActivityChanged
 )
-DomainEvent = CallEvent | AgentEvent
+DomainEvent = CallEvent | AgentEvent | PbxRestarted

@@ -15,7 +15,7 @@ from cti.agents import AgentTracker
 from cti.ami.framing import Frame
 from cti.ami.link import Snapshot
 from cti.calls import CallTracker
-from cti.events import DomainEvent
+from cti.events import DomainEvent, MemberWas, PbxRestarted
 
 log = structlog.get_logger("cti.telephony")
 QUEUE_LIMIT = 10_000  # domain events a subscriber may fall behind by before losing them
@@ -29,6 +29,7 @@ class Telephony:
         self.domain_events = 0
         self.dropped_events = 0
         self.resynced = asyncio.Event()  # set by every resynchronisation (clear it to wait)
+        self.pbx_started = ""  # the PBX's start time, as its last snapshot said
         self._observers: list[Callable[[DomainEvent], None]] = []
         self._subscribers: list[asyncio.Queue[DomainEvent]] = []
 
@@ -64,9 +65,29 @@ class Telephony:
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         at = snapshot.requested_at
-        self.publish(self.calls.reconcile(snapshot.channels, at))
+        restarted = bool(self.pbx_started and snapshot.pbx_started) and (
+            snapshot.pbx_started != self.pbx_started
+        )
+        members = self._members() if restarted else ()
+        self.pbx_started = snapshot.pbx_started or self.pbx_started
+        self.publish(self.calls.reconcile(snapshot.channels, at, vanished_by=snapshot.gap_began))
         self.publish(self.agents.reconcile(snapshot.queue_status, at))
+        if restarted:
+            log.warning("cti.pbx_restarted", started=snapshot.pbx_started, members=len(members))
+            self.publish([PbxRestarted(members=members, at=at)])
         self.resynced.set()
+
+    def _members(self) -> tuple[MemberWas, ...]:
+        return tuple(
+            MemberWas(
+                pbx_interface=agent.pbx_interface,
+                member_name=agent.member_name,
+                state_interface=agent.state_interface,
+                queues=tuple((q.queue, q.paused, q.paused_reason) for q in agent.queues),
+            )
+            for agent in self.agents.agents()
+            if agent.queues
+        )
 
     def on_link_state(self, connected: bool, error: str | None) -> None:
         self.connected = connected

@@ -16,7 +16,7 @@ from typing import Any
 
 from cti.agents import AgentSnapshot, AgentTracker
 from cti.calls import CallTracker
-from cti.devices import extension_of, is_channel_of
+from cti.devices import extension_of, is_channel_of, member_key
 from cti.events import (
     AgentEvent,
     CallAnswered,
@@ -50,6 +50,7 @@ class AgentCall:
     device_channel: str  # "" until the PBX named the agent's channel
     queue: str
     since: float
+    pop: dict[str, Any] | None = None  # the screen pop shown for it, for a tab that reconnects
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +105,42 @@ class AgentView:
             "status": str(self.status),
             "status_since": self.status_since,
             "paused_since": self.paused_since,
-            "call": asdict(self.call) if self.call else None,
+            "call": _call_row(self.call),
+            "wrap_up": asdict(self.wrap_up) if self.wrap_up else None,
             "wrap_up_until": self.wrap_up.until if self.wrap_up else None,
         }
 
 
+def _call_row(call: AgentCall | None) -> dict[str, Any] | None:
+    if call is None:
+        return None
+    caller = (call.pop or {}).get("caller") or {}
+    return {  # not the pop: a supervisor's row carries no customer card
+        "linked_id": call.linked_id,
+        "caller": "withheld" if caller.get("withheld") else caller.get("number", ""),
+        "state": call.state,
+        "device_channel": call.device_channel,
+        "queue": call.queue,
+        "since": call.since,
+    }
+
+
 class _Agent:
-    __slots__ = ("call", "offers", "paused_since", "status", "status_since", "wrap_up")
+    __slots__ = (
+        "call",
+        "offers",
+        "pause_reasons",
+        "paused_since",
+        "status",
+        "status_since",
+        "wrap_up",
+    )
 
     def __init__(self, now: float) -> None:
         self.call: AgentCall | None = None
         self.offers: dict[str, Offer] = {}  # device channel -> offer
         self.paused_since: float | None = None
+        self.pause_reasons: frozenset[str] = frozenset()  # of the pause that began then
         self.wrap_up: WrapUp | None = None
         self.status = Status.LOGGED_OUT
         self.status_since = now
@@ -133,6 +158,7 @@ class AgentBoard:
     # ------------------------------------------------------------ reading
 
     def view(self, interface: str) -> AgentView | None:
+        interface = member_key(interface)  # the phone, whatever options it was named with
         agent = self._agents.get(interface)
         pbx = self._pbx.agent(interface)
         if agent is None and pbx is None:
@@ -169,6 +195,7 @@ class AgentBoard:
     def call_of(self, interface: str) -> AgentCall | None:
         """The agent's current call, with its channel once the PBX has named it (a
         click-to-call's agent leg is named only after the Originate was sent)."""
+        interface = member_key(interface)  # the phone, whatever options it was named with
         agent = self._agents.get(interface)
         call = agent.call if agent else None
         if call is None or call.device_channel:
@@ -209,11 +236,13 @@ class AgentBoard:
         elif isinstance(event, CallAnswered):
             touched = (event.agent_interface,)
             agent = self._agent(event.agent_interface, now)
-            agent.offers.pop(event.device_channel, None)
+            offer = agent.offers.pop(event.device_channel, None)
             held = agent.call
-            since = held.since if held and held.linked_id == event.linked_id else event.at
+            same = held is not None and held.linked_id == event.linked_id
+            since = held.since if held and same else event.at
+            pop = offer.pop if offer else held.pop if held and same else None
             agent.call = AgentCall(
-                event.linked_id, "talking", event.device_channel, event.queue, since
+                event.linked_id, "talking", event.device_channel, event.queue, since, pop
             )
         elif isinstance(event, CallTransferred):
             touched = (event.agent_interface,)
@@ -239,11 +268,13 @@ class AgentBoard:
 
     def dialling(self, interface: str, linked_id: str, now: float) -> None:
         """A call was placed for the agent: its channel is not named yet."""
+        interface = member_key(interface)  # the phone, whatever options it was named with
         self._agent(interface, now).call = AgentCall(linked_id, "dialling", "", "", now)
         self._settle((interface,), now)
 
     def forget_call(self, interface: str, linked_id: str, now: float) -> None:
         """A placed call the PBX refused: it never began."""
+        interface = member_key(interface)  # the phone, whatever options it was named with
         agent = self._agents.get(interface)
         if agent is not None and agent.call and agent.call.linked_id == linked_id:
             agent.call = None
@@ -251,18 +282,23 @@ class AgentBoard:
 
     def set_pop(self, interface: str, device_channel: str, pop: dict[str, Any]) -> bool:
         """Keep the pop shown for a ringing offer; False when that offer rings no more."""
+        interface = member_key(interface)  # the phone, whatever options it was named with
         agent = self._agents.get(interface)
         offer = agent.offers.get(device_channel) if agent else None
         if agent is None or offer is None:
             return False
         agent.offers[device_channel] = replace(offer, pop=pop)
+        if agent.call is not None and agent.call.device_channel == device_channel:
+            agent.call = replace(agent.call, pop=pop)
         return True
 
     def begin_wrap_up(self, interface: str, call_id: str, now: float, seconds: float) -> None:
+        interface = member_key(interface)  # the phone, whatever options it was named with
         self._agent(interface, now).wrap_up = WrapUp(call_id, now, now + seconds)
         self._settle((interface,), now)
 
     def end_wrap_up(self, interface: str, now: float) -> WrapUp | None:
+        interface = member_key(interface)  # the phone, whatever options it was named with
         agent = self._agents.get(interface)
         if agent is None:
             return None
@@ -285,11 +321,13 @@ class AgentBoard:
             if agent is None:
                 continue
             pbx = self._pbx.agent(interface)
-            paused = pbx is not None and any(q.paused for q in pbx.queues)
-            if not paused:
-                agent.paused_since = None
-            elif agent.paused_since is None:
-                agent.paused_since = now
+            reasons = frozenset(q.paused_reason for q in pbx.queues if q.paused) if pbx else None
+            if not reasons:
+                agent.paused_since, agent.pause_reasons = None, frozenset()
+            elif agent.paused_since is None or reasons != agent.pause_reasons:
+                # A new reason is a new pause: a break chosen during the wrap-up is timed
+                # from when it was chosen, not from the call's end.
+                agent.paused_since, agent.pause_reasons = now, reasons
             status = _status(pbx, agent)
             if status is not agent.status:
                 agent.status, agent.status_since = status, now

@@ -80,11 +80,22 @@ class CallControl:
         return {"call_id": call.linked_id, "kind": kind, "target": target}
 
     async def complete_transfer(self, *, interface: str) -> dict[str, Any]:
-        # Asterisk completes an attended transfer when the transferer's channel leaves.
+        # Asterisk completes an attended transfer when the transferer's channel leaves: without
+        # a consultation that hang-up would drop the customer.
+        self._consultation_of(interface, "complete")
         return await self._on_my_call(interface, actions.hangup)
 
     async def cancel_transfer(self, *, interface: str) -> dict[str, Any]:
+        self._consultation_of(interface, "cancel")
         return await self._on_my_call(interface, actions.cancel_atxfer)
+
+    async def statuses(self) -> dict[str, Any]:
+        """Each agent's status by extension, for the transfer directory."""
+        return {
+            "agents": {
+                view.extension: str(view.status) for view in self.board.views() if view.extension
+            }
+        }
 
     async def set_state(
         self, *, interface: str, state: str, reason: str | None, queues: list[str], member_name: str
@@ -118,6 +129,11 @@ class CallControl:
         call = self._current_call(interface)
         await self._send(build(call.device_channel))
         return {"call_id": call.linked_id}
+
+    def _consultation_of(self, interface: str, what: str) -> None:
+        call = self._current_call(interface)
+        if not self.telephony.calls.consulting(call.linked_id):
+            raise Conflict(f"no consultation is going on: nothing to {what}")
 
     def _current_call(self, interface: str) -> AgentCall:
         call = self.board.call_of(interface)
@@ -158,4 +174,5 @@ def commands_of(control: CallControl) -> dict[str, Command]:
         "complete_transfer": control.complete_transfer,
         "cancel_transfer": control.cancel_transfer,
         "set_state": control.set_state,
+        "statuses": control.statuses,
     }

@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core import errors
 from crm_core.audit import Actor
 from crm_core.cards import customer_card
 from crm_core.clock import Clock
+from crm_core.dial_rules import DIAL_ANY, DialRules, NotDialable
 from crm_core.dictionary import DictionaryService
-from crm_core.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
+from crm_core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
 from crm_core.interactions import WrapUp, wrap_up
-from crm_core.models import Interaction, User
-from crm_core.phones import normalise
+from crm_core.models import Interaction, PhoneNumber, User
+from crm_core.permissions import allows
+from crm_core.schemas import pbx_reason
 from crm_core.uow import UnitOfWork
 from cti.devices import interface_for
 from desk import notifications as note
@@ -153,6 +157,8 @@ class Desk:
         region: str,
         interface_template: str,
         default_queues: list[str],
+        queue_dids: Mapping[str, str] | None = None,
+        dial_rules: DialRules | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -161,6 +167,8 @@ class Desk:
         self.region = region
         self.interface_template = interface_template
         self.default_queues = default_queues
+        self.dial_rules = dial_rules or DialRules(region=region)
+        self.queue_dids = dict(queue_dids or {})  # queue -> the number that reaches it
 
     async def phone_of(self, user_id: int) -> Phone:
         """The user and their phone's queue-member interface."""
@@ -175,12 +183,31 @@ class Desk:
         user_id: int,
         number: str,
         customer_id: int | None = None,
+        *,
+        permissions: Iterable[str] = (),
     ) -> dict[str, Any]:
-        """Click-to-call: the agent's phone rings first, then the number is dialled."""
-        normalised = normalise(number, self.region)
-        if not normalised.usable:
-            raise InvalidInput(f"{number!r} is not a phone number", field="number")
+        """Click-to-call: the agent's phone rings first, then the number is dialled: an
+        internal number as typed, any other as E.164 if the dial rules allow it (with the
+        caller's ``permissions``). A refusal happens here, before the PBX hears of it."""
+        try:
+            target = self.dial_rules.target(number)
+        except NotDialable as exc:
+            raise InvalidInput(exc.reason, field="number") from exc
         phone = await self.phone_of(user_id)
+        found = None
+        if not target.internal:  # on a customer record, any number may be dialled
+            async with self.db() as db:
+                found = await db.scalar(
+                    select(PhoneNumber.id).where(PhoneNumber.e164 == target.number).limit(1)
+                )
+        try:
+            self.dial_rules.check(
+                target, on_record=found is not None, may_dial_any=allows(permissions, DIAL_ANY)
+            )
+        except NotDialable as exc:
+            # A rule a permission would lift is a refusal; an impossible number is bad input.
+            refusal = Forbidden if exc.by_rule else InvalidInput
+            raise refusal(exc.reason, field="number") from exc
         card = None
         if customer_id:
             async with self.db() as db:
@@ -193,17 +220,54 @@ class Desk:
         placed = await self.router.run(
             "dial",
             interface=phone.interface,
-            number=normalised.e164,
+            number=target.number,
             tags=tags,
             caller_id=f'"{_quotable(phone.user.display_name)}" <{phone.user.extension}>',
         )
-        return {**placed, "number": normalised.e164, "card": card}
+        return {**placed, "number": target.number, "card": card}
 
     async def hang_up(self, user_id: int) -> dict[str, Any]:
         return await self._on_my_phone(user_id, "hang_up")
 
     async def transfer(self, user_id: int, kind: str, target: str) -> dict[str, Any]:
+        """Only to a colleague's phone or a queue: a number the PBX does not route would drop
+        the customer (a blind transfer) with nothing to go back to."""
+        directory = await self._transfer_directory(exclude=user_id)
+        if target not in {a["extension"] for a in directory} | set(self.queue_dids.values()):
+            raise InvalidInput(
+                f"{target!r} is neither a colleague's extension nor a queue: "
+                "choose someone from the transfer list",
+                field="target",
+            )
         return await self._on_my_phone(user_id, "transfer", kind=kind, target=target)
+
+    async def transfer_targets(self, user_id: int) -> dict[str, Any]:
+        """Who and where a call can be transferred to, with each colleague's status now."""
+        agents = await self._transfer_directory(exclude=user_id)
+        try:
+            statuses = (await self.router.run("statuses"))["agents"]
+        except Unavailable:
+            statuses = {}  # no PBX link: the list still stands, without availability
+        return {
+            "agents": [
+                {**agent, "status": statuses.get(agent["extension"], "logged_out")}
+                for agent in agents
+            ],
+            "queues": [{"queue": q, "number": n} for q, n in sorted(self.queue_dids.items())],
+        }
+
+    async def _transfer_directory(self, *, exclude: int) -> list[dict[str, Any]]:
+        async with self.db() as db:
+            rows = await db.execute(
+                select(User.id, User.extension, User.display_name)
+                .where(User.extension.is_not(None), User.is_active.is_(True), User.id != exclude)
+                .order_by(User.display_name)
+            )
+        return [
+            {"extension": extension, "name": name}
+            for _id, extension, name in rows.all()
+            if extension
+        ]
 
     async def complete_transfer(self, user_id: int) -> dict[str, Any]:
         return await self._on_my_phone(user_id, "complete_transfer")
@@ -223,6 +287,7 @@ class Desk:
     async def set_state(
         self, user_id: int, state: str, reason: str | None, queues: list[str] | None
     ) -> dict[str, Any]:
+        pbx_reason(reason)  # refused before anything reaches the PBX
         if state == "paused":
             async with self.db() as db:
                 codes = {

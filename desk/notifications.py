@@ -36,6 +36,7 @@ SUPERVISOR_TAB_OPENED = "supervisor.tab_opened"
 WRAPUP_DONE = "wrapup.done"
 DIRECTORY_CHANGED = "directory.changed"
 SESSIONS_ENDED = "sessions.ended"
+PERMISSIONS_CHANGED = "permissions.changed"
 COMMANDS = "desk.commands"
 COMMAND_REPLIES = "desk.command_replies"
 ORIGIN = "_origin"  # on the bus: the publishing notifier, which has delivered it already
@@ -66,6 +67,21 @@ class Offered(BrowserMessage):
     caller: dict[str, Any]  # number, name, withheld
     lookup: dict[str, Any]  # crm_core.cards.Lookup.as_dict()
     offered_at: float
+    again: bool = False  # sent again to a tab that connected while it rang
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CurrentCall(BrowserMessage):
+    """To a tab that connects mid-call (a reload, a second tab): the call the agent is on,
+    with its pop when there was one, so that its card and controls come back."""
+
+    type: ClassVar[str] = "call.current"
+    call_id: str
+    device_channel: str
+    queue: str
+    state: str  # dialling, ringing, talking
+    since: float
+    pop: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +133,14 @@ class AgentRow(BrowserMessage):
 
     type: ClassVar[str] = "agent.state"
     agent: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuesRestored(BrowserMessage):
+    """The PBX restarted and forgot its members: the desk put the agent back as they were."""
+
+    type: ClassVar[str] = "agent.queues_restored"
+    queues: list[str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,6 +230,15 @@ class SessionsEnded(Notification):
     channel: ClassVar[str] = SESSIONS_ENDED
     session_ids: list[str] = field(default_factory=list)
     reason: str = "ended"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionsChanged(Notification):
+    """These users' roles, or their roles' permissions, changed: every instance re-reads what
+    they may do and applies it to their open sockets."""
+
+    channel: ClassVar[str] = PERMISSIONS_CHANGED
+    user_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -126,12 +126,28 @@ class PopPipeline:
             await self.notifier.publish(note.ToAgent.of(user_id, message))
 
     def _on_tab_opened(self, message: note.AgentTabOpened) -> None:
+        """A tab connected (a reload, a second tab): it gets what rings for the agent and the
+        call they are on."""
         for interface in self.board.interfaces():
             if self.directory.user_for(interface) != message.user_id:
                 continue
             view = self.board.view(interface)
-            for offer in view.offers if view else ():
+            if view is None:
+                continue
+            for offer in view.offers:
                 if offer.pop is not None:
-                    self.notifier.publish_soon(
-                        note.ToAgent(user_id=message.user_id, message=offer.pop)
-                    )
+                    self._to_tab(message.user_id, {**offer.pop, "again": True})
+            call = view.call
+            if call is not None and call.state != "ringing":  # a ringing one: its offer above
+                current = note.CurrentCall(
+                    call_id=call.linked_id,
+                    device_channel=call.device_channel,
+                    queue=call.queue,
+                    state=call.state,
+                    since=call.since,
+                    pop=call.pop,
+                )
+                self._to_tab(message.user_id, current.as_json())
+
+    def _to_tab(self, user_id: int, message: dict) -> None:
+        self.notifier.publish_soon(note.ToAgent(user_id=user_id, message=message))

@@ -31,6 +31,7 @@ from desk.directory import AgentDirectory
 from desk.notifications import Notifier
 from desk.outbox import Outbox
 from desk.pops import PopPipeline
+from desk.restore import MemberRestorer
 from desk.supervision import SupervisorFeed
 from desk.workers import Workers
 from desk.wrapup import WrapUpKeeper
@@ -143,6 +144,10 @@ async def driving_the_link(
         workers.consume("supervision", telephony.subscribe(), supervision.handle)
         workers.every("pause-limits", settings.pause_check_seconds, supervision.check_pauses)
         workers.consume("wrap-up", telephony.subscribe(), wrapup.handle)
+        restorer = MemberRestorer(
+            link=link, agents=telephony.agents, notifier=notifier, directory=directory
+        )
+        workers.consume("members-after-restart", telephony.subscribe(), restorer.handle)
         workers.consume("cti-log", telephony.subscribe(), log_domain_event)
         workers.start("agent-directory", directory.run)
         router.local = commands_of(

@@ -4,7 +4,8 @@ supervisors' tabs and to the agent's own desktop (the desktop shows what the PBX
 what was asked).
 
 A pause longer than its reason's time limit (data dictionary) is flagged to the supervisors
-once, and the row carries when the pause began so their page can show it running."""
+once; the row carries when the pause began (so their page can show it running) and whether
+it is over its limit (so a page that loads later shows the flag too)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ AGENT_STATE_EVENTS = (
 )
 
 
-def agent_row(view: AgentView) -> note.AgentRow:
-    return note.AgentRow(agent=view.row())
+def agent_row(view: AgentView, *, over_limit: bool = False) -> note.AgentRow:
+    return note.AgentRow(agent={**view.row(), "over_limit": over_limit})
 
 
 class SupervisorFeed:
@@ -59,7 +60,8 @@ class SupervisorFeed:
         self.directory = directory
         self.db = db
         self.clock = clock
-        self.flagged: set[str] = set()  # interfaces whose current pause was flagged
+        # Interface -> the start of the pause that was flagged (a new pause is not flagged).
+        self.flagged: dict[str, float] = {}
 
     async def start(self) -> None:
         await self.notifier.subscribe(note.SupervisorTabOpened, self._on_supervisor_tab)
@@ -71,12 +73,10 @@ class SupervisorFeed:
 
     async def changed(self, interface: str) -> None:
         view = self.board.view(interface)
-        if view is None or view.paused_since is None:
-            self.flagged.discard(interface)
         message: note.BrowserMessage = (
             note.AgentGone(interface=interface)
             if view is None or view.pbx is None
-            else agent_row(view)
+            else agent_row(view, over_limit=self._over_limit(view))
         )
         await self.notifier.publish(note.ToSupervisors.of(message))
         user_id = await self.directory.resolve(interface)
@@ -86,9 +86,7 @@ class SupervisorFeed:
     async def check_pauses(self) -> None:
         """Flag pauses that outlast their reason's limit (run every few seconds)."""
         waiting = [
-            v
-            for v in self.board.views()
-            if v.paused_since is not None and v.interface not in self.flagged
+            v for v in self.board.views() if v.paused_since is not None and not self._over_limit(v)
         ]
         if not waiting:
             return
@@ -102,7 +100,7 @@ class SupervisorFeed:
             for reason in {q.paused_reason for q in view.pbx.queues if q.paused}:
                 limit = limits.get(reason)
                 if limit and paused_for > limit * 60:
-                    self.flagged.add(view.interface)
+                    self.flagged[view.interface] = view.paused_since
                     log.info(
                         "agent.pause_exceeded",
                         agent=view.interface,
@@ -121,10 +119,18 @@ class SupervisorFeed:
                     )
                     break
 
+    def _over_limit(self, view: AgentView) -> bool:
+        flagged = self.flagged.get(view.interface)
+        if flagged is not None and flagged != view.paused_since:
+            del self.flagged[view.interface]  # that pause is over
+            return False
+        return flagged is not None
+
     def _on_supervisor_tab(self, _message: note.SupervisorTabOpened) -> None:
         for view in self.board.views():
             if view.pbx is not None:
-                self.notifier.publish_soon(note.ToSupervisors.of(agent_row(view)))
+                row = agent_row(view, over_limit=self._over_limit(view))
+                self.notifier.publish_soon(note.ToSupervisors.of(row))
 
     def _on_agent_tab(self, message: note.AgentTabOpened) -> None:
         """An agent's tab connected: it gets its own row (the state the PBX holds)."""

@@ -68,7 +68,9 @@ class WrapUpKeeper:
         if any(q.paused for q in view.pbx.queues):
             return  # already paused by the agent: their pause stands
         try:
-            await self.link.send(actions.queue_pause(interface, True, reason=WRAPUP_REASON))
+            await self.link.send(
+                actions.queue_pause(view.pbx.pbx_interface, True, reason=WRAPUP_REASON)
+            )
         except AmiError as exc:
             log.warning("wrapup.pause_failed", agent=interface, call_id=call_id, error=str(exc))
             return
@@ -99,7 +101,7 @@ class WrapUpKeeper:
         ):
             return
         try:
-            await self.link.send(actions.queue_pause(interface, False))
+            await self.link.send(actions.queue_pause(view.pbx.pbx_interface, False))
         except AmiError as exc:
             log.warning("wrapup.unpause_failed", agent=interface, call_id=call_id, error=str(exc))
             return

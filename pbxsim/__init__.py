@@ -11,7 +11,7 @@ See ``Simulator`` for the knobs, ``scenarios`` for traffic, ``clock`` for simula
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pbxsim.behaviour import AgentProfile, Behaviour, LabCustomers, RandomCustomers
 from pbxsim.clock import ManualClock, RealTimeClock, Scheduler
@@ -55,10 +55,14 @@ async def serve(
     users: Iterable[AmiUser] | None = None,
     mode: Mode = "local",
     epoch: float | None = None,
+    config_files: Mapping[str, str] | None = None,
 ) -> Simulator:
     """Start a simulator listening on ``host:port`` (port 0: any free port, see ``sim.port``),
-    optionally running a scenario (an object, or a name: inbound-burst, outbound-campaign, demo)."""
-    simulator = Simulator(seed=seed, speed=speed, users=users, mode=mode, epoch=epoch)
+    optionally running a scenario (an object, or a name: inbound-burst, outbound-campaign, demo).
+    ``config_files``: queues.conf and pjsip_trunks.conf by name (default: the lab's)."""
+    simulator = Simulator(
+        seed=seed, speed=speed, users=users, mode=mode, epoch=epoch, config_files=config_files
+    )
     await simulator.start(host, port)
     if scenario is not None:
         simulator.run(scenario_named(scenario) if isinstance(scenario, str) else scenario)

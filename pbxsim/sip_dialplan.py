@@ -34,6 +34,13 @@ def sip_dialplan(trunk: str) -> Dialplan:
         a.noop(f"DIALSTATUS={status}")
         a.hangup()
 
+    def click_to_call_extension(a: Apps) -> Steps:
+        channel = a.channel
+        a.noop(f"Click-to-call from {channel.caller_all()} to extension {channel.exten}")
+        status = yield from a.dial(f"PJSIP/{channel.exten}", 30)
+        a.noop(f"DIALSTATUS={status}")
+        a.hangup()
+
     def predictive(a: Apps) -> Steps:
         a.noop("Predictive: call answered, checking for an answering machine")
         yield from a.amd()
@@ -60,6 +67,9 @@ def sip_dialplan(trunk: str) -> Dialplan:
     dialplan.add("inbound", "_+X.", inbound)
     dialplan.add("clicktocall", "_X.", click_to_call)
     dialplan.add("clicktocall", "_+X.", click_to_call)
+    # As config/asterisk routes them: an agent's extension rings the phone, a DID the queue.
+    dialplan.add("clicktocall", "_1XXX", click_to_call_extension)
+    dialplan.add("clicktocall", "_50XX", transfer_to_did)
     dialplan.add("predictive", "s", predictive)
     dialplan.add("predictive", "_X.", predictive)
     dialplan.add("predictive", "_+X.", predictive)

@@ -18,9 +18,11 @@ from crm_core import sessions
 from crm_core.auth import LoginLimits
 from crm_core.clock import Clock, utc_now
 from crm_core.db import create_engine, session_factory
+from crm_core.dial_rules import DialRules
 from crm_core.migrate import current_revision, head_revision, upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.sessions import SessionPolicy
+from crm_core.users import current_permissions
 from cti.bus import create_bus
 from desk.commands import CommandRouter, Desk
 from desk.notifications import Notifier
@@ -42,7 +44,9 @@ from web.appkeys import (
     session_policy_key,
     settings_key,
 )
-from web.hub import Hub, sweep_ended_sessions
+from web.headers import add_security_headers
+from web.hub import Hub, PermissionsOf, sweep_ended_sessions
+from web.loop_lag import loop_lag_context
 from web.metrics import Metrics
 from web.middlewares import authenticate, csrf, request_context
 from web.pbx import pbx_context
@@ -86,11 +90,15 @@ def create_app(
         idle=timedelta(minutes=settings.session_idle_minutes),
         remember=timedelta(days=settings.remember_me_days),
         touch_every=timedelta(seconds=settings.session_touch_seconds),
+        max_age=timedelta(hours=settings.session_max_hours),
+        remember_max_age=timedelta(days=settings.remember_me_max_days),
     )
     app[login_limits_key] = LoginLimits(
         window=timedelta(minutes=settings.login_window_minutes),
         per_account=settings.login_max_failures_per_account,
         per_client=settings.login_max_failures_per_client,
+        first_delay=timedelta(seconds=settings.login_first_delay_seconds),
+        max_delay=timedelta(seconds=settings.login_max_delay_seconds),
     )
 
     aiohttp_jinja2.setup(
@@ -105,10 +113,12 @@ def create_app(
     api.add_to(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
 
+    app.cleanup_ctx.append(loop_lag_context)  # first: it watches the others start and stop
     app.cleanup_ctx.append(_database(migrate))
     app.cleanup_ctx.append(_bus_and_hub)
     app.cleanup_ctx.append(pbx_context)
     app.on_shutdown.append(_close_websockets)
+    app.on_response_prepare.append(add_security_headers)
     return app
 
 
@@ -116,7 +126,8 @@ def _database(migrate: bool):  # type: ignore[no-untyped-def]
     async def database(app: web.Application) -> AsyncIterator[None]:
         settings = app[settings_key]
         if settings.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            # Only our user may read the database (the file itself: crm_core.db).
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(settings.effective_database_url)
         if migrate:
             await upgrade_to_head(engine)
@@ -157,7 +168,7 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
     bus = create_bus(settings.redis_url)
     await bus.start()
     notifier = Notifier(bus)
-    hub = Hub(notifier=notifier, metrics=app[metrics_key])
+    hub = Hub(notifier=notifier, metrics=app[metrics_key], permissions_of=_permissions_of(app))
     await hub.start()
     # Commands go to the instance driving the PBX link; only through Redis can that be another.
     router = CommandRouter(
@@ -175,6 +186,15 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
         region=settings.default_region,
         interface_template=settings.agent_interface,
         default_queues=settings.agent_default_queues,
+        queue_dids=settings.queue_dids,
+        dial_rules=DialRules(
+            region=settings.default_region,
+            internal_lengths=frozenset(settings.dial_internal_lengths),
+            internal_prefixes=tuple(settings.dial_internal_prefixes),
+            allowed_regions=frozenset(settings.dial_allowed_regions),
+            refused_types=frozenset(settings.dial_refused_types),
+            fictional_prefixes=tuple(settings.dial_fictional_prefixes),
+        ),
     )
 
     async def over_among(ids: list[str]) -> dict[str, str]:
@@ -188,6 +208,14 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
     yield
     sweeper.cancel()
     await bus.close()
+
+
+def _permissions_of(app: web.Application) -> PermissionsOf:
+    async def permissions_of(user_ids: list[int]) -> dict[int, frozenset[str]]:
+        async with app[db_key]() as db:
+            return await current_permissions(db, user_ids)
+
+    return permissions_of
 
 
 async def _close_websockets(app: web.Application) -> None:

@@ -81,6 +81,8 @@ async def read_json(request: web.Request) -> Any:
         raise MalformedBody("the body is not valid UTF-8") from exc
     except ValueError as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # [[[[… nested deeper than the decoder goes
+        raise MalformedBody("the body is nested too deeply") from exc
 
 
 def validate(model: type[M], data: Any) -> M:

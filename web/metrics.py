@@ -53,6 +53,19 @@ class Metrics:
                 1.0,
             ),
         )
+        # How late the event loop wakes up (web/loop_lag.py): the worst of the last seconds,
+        # so that a scrape sees a spike between scrapes, and every sample.
+        self.loop_lag = Gauge(
+            "callcentre_event_loop_lag_seconds",
+            "Worst event-loop lag in the last 15 seconds",
+            registry=self.registry,
+        )
+        self.loop_lag_samples = Histogram(
+            "callcentre_event_loop_lag",
+            "Event-loop lag samples (how late a 50 ms sleep wakes up), in seconds",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25),
+        )
         self.ws_dropped = Counter(
             "callcentre_websocket_messages_dropped",
             "Messages not delivered because a browser read too slowly",

@@ -30,9 +30,10 @@ from web.render import render
 from web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
-    SESSION_COOKIE,
     clear_session_cookie,
     prelogin_token_valid,
+    session_token,
+    sets_session_cookie,
     tokens_match,
 )
 
@@ -40,6 +41,7 @@ log = structlog.get_logger("web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOGIN_FORM = "/login"
 
 
 def is_api(request: web.Request) -> bool:
@@ -121,7 +123,7 @@ async def _handle_errors(request: web.Request, handler: Handler) -> web.StreamRe
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if isinstance(request.match_info.route.resource, web.StaticResource):
         return await handler(request)  # no session lookup for a stylesheet
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     found = None
     if token and len(token) <= 128:
         async with UnitOfWork(request.app[db_key]) as uow:
@@ -167,8 +169,9 @@ async def _respond(
     request: web.Request, handler: Handler, token: str | None, found: object
 ) -> web.StreamResponse:
     response = await handler(request)
-    if token and found is None and not response.prepared:
-        clear_session_cookie(response)  # a dead cookie is not sent again
+    # A dead cookie is not sent again, unless this response (a login) replaces it.
+    if token and found is None and not response.prepared and not sets_session_cookie(response):
+        clear_session_cookie(response)
     return response
 
 
@@ -186,10 +189,11 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     form = await read_form(request)
     given = (form.get(CSRF_FIELD) or [""])[-1]
-    # The login form carries the pre-login token, whether or not a session exists yet.
-    ok = (who is not None and tokens_match(who.csrf_token, given)) or prelogin_token_valid(
-        request, given
-    )
+    # Every form needs the token of the session posting it. The login form may instead carry
+    # the pre-login token (there may be no session yet), and only the login form may.
+    ok = who is not None and tokens_match(who.csrf_token, given)
+    if not ok and request.path == LOGIN_FORM:
+        ok = prelogin_token_valid(request, given)
     if not ok:
         raise Forbidden(
             "the form has expired or came from another site; reload the page and try again"

@@ -19,7 +19,7 @@ from crm_core.schemas import (
     UserUpdate,
 )
 from crm_core.uow import UnitOfWork
-from crm_core.users import RoleService, UserService
+from crm_core.users import RoleService, UserService, holders_of
 from desk.notifications import DirectoryChanged
 from web.appkeys import (
     clock_key,
@@ -30,7 +30,7 @@ from web.appkeys import (
     passwords_key,
     session_policy_key,
 )
-from web.hub import announce_sessions_ended
+from web.hub import announce_permissions_changed, announce_sessions_ended
 from web.principal import actor, require_principal
 from web.security import client_ip
 
@@ -55,13 +55,19 @@ def _logins(request: web.Request, db: AsyncSession) -> LoginService:
 
 async def login(request: web.Request, data: LoginInput) -> LoggedIn:
     metrics = request.app[metrics_key]
+    address = client_ip(request)
+    async with _uow(request) as uow:
+        # Written down (and committed) before anything is checked: concurrent attempts count it.
+        attempt = await _logins(request, uow.session).record_attempt(data.username, address)
+        await uow.commit()
     async with _uow(request) as uow:
         try:
             done = await _logins(request, uow.session).login(
+                attempt,
                 data.username,
                 data.password,
                 remember=data.remember,
-                client_ip=client_ip(request),
+                client_ip=address,
                 user_agent=request.headers.get("User-Agent", ""),
             )
         except (BadCredentials, LoginThrottled) as exc:
@@ -109,6 +115,8 @@ async def update_user(request: web.Request, user_id: int, data: UserUpdate) -> U
         await uow.commit()
         user = await service.get(user_id)
     await announce_sessions_ended(request.app[notifier_key], ended, "disabled")
+    # Roles or status may have changed: open sockets must not keep what was taken away.
+    await announce_permissions_changed(request.app[notifier_key], [user_id])
     await request.app[notifier_key].publish(DirectoryChanged())
     return user
 
@@ -130,8 +138,10 @@ async def set_role_permissions(request: web.Request, name: str, permissions: lis
         role = await RoleService(uow.session, clock=request.app[clock_key]).set_permissions(
             name, permissions, actor(request)
         )
+        holders = await holders_of(uow.session, name)
         await uow.commit()
-        return role
+    await announce_permissions_changed(request.app[notifier_key], holders)
+    return role
 
 
 async def dictionary_entries(request: web.Request, category: str) -> list[DictionaryEntry]:

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from config.settings import Settings
 from crm_core.demo import DEMO_CUSTOMERS, DEMO_USERS, demo_customer
 from pbxsim import AmiUser, CallerId, Demo, Simulator, scenario_named, serve
+from pbxsim.config_files import QUEUES_FILE, TRUNKS_FILE
+from pbxsim.defaults import TRUNKS_CONF
 
 AMI_CLASSES = "system,call,agent,user,config,reporting,originate"
+# The queues as production's Asterisk has them (wrap-up guard included), not the lab's.
+OUR_QUEUES_CONF = Path(__file__).resolve().parent.parent / "config" / "asterisk" / "queues.conf"
 
 
 @dataclass
@@ -59,5 +64,6 @@ async def start_simulator(settings: Settings) -> RunningSimulator:
         speed=settings.simulator_speed,
         users=[user],
         mode="pjsip",
+        config_files={QUEUES_FILE: OUR_QUEUES_CONF.read_text(), TRUNKS_FILE: TRUNKS_CONF},
     )
     return RunningSimulator(simulator, host, simulator.port, settings.ami_username, secret)

@@ -97,4 +97,5 @@ class LoginAttempt(Base):
     at: Mapped[datetime]
     username: Mapped[str] = mapped_column(String(64))
     client_ip: Mapped[str] = mapped_column(String(64))
-    succeeded: Mapped[bool]
+    # None while the password is being checked (written first, so concurrent attempts count it).
+    succeeded: Mapped[bool | None]

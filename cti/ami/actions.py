@@ -199,6 +199,11 @@ def core_show_channels() -> Action:
     return action("CoreShowChannels")
 
 
+def core_status() -> Action:
+    """When the PBX started (CoreStartupDate/Time), among others."""
+    return action("CoreStatus")
+
+
 def queue_status(queue: str | None = None) -> Action:
     return action("QueueStatus", Queue=queue)
 

@@ -46,7 +46,9 @@ class LinkConfig:
     ping_timeout: float = 20.0
     reconcile_interval: float = 30.0
     backoff_initial: float = 0.5
-    backoff_max: float = 30.0
+    # Low: a refused connection costs nothing, and every second of waiting after the PBX is
+    # back is a second without pops (with jitter a retry comes at most 3 s apart).
+    backoff_max: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,11 @@ class Snapshot:
     requested_at: float
     channels: list[Frame]
     queue_status: list[Frame]
+    # When the PBX started (CoreStatus); "" when it would not say. A change means a restart.
+    pbx_started: str = ""
+    # The first listing after the link was down: the last moment the PBX was heard before
+    # (what vanished meanwhile was last known alive then). None for any other listing.
+    gap_began: float | None = None
 
 
 class LinkListener(Protocol):
@@ -121,6 +128,8 @@ class AmiLink:
         self._lost: asyncio.Future[str] | None = None
         self._connected = asyncio.Event()
         self._logged_in = False
+        self._gap_began: float | None = None  # set when a session ends, taken by a snapshot
+        self._gap_noted = False  # this session's end has set _gap_began
 
     # ------------------------------------------------------------------ lifetime
 
@@ -128,7 +137,7 @@ class AmiLink:
         """Keep the link up until `stop()`."""
         delay = self.config.backoff_initial
         while not self._stopping.is_set():
-            self._logged_in = False
+            self._logged_in = self._gap_noted = False
             try:
                 error = await self._session()
             except (OSError, TimeoutError, LoginFailed, LinkDown, ActionFailed) as exc:
@@ -197,6 +206,8 @@ class AmiLink:
                     await task
             protocol.close()
             self._protocol = None
+            if self._logged_in and not self._gap_noted:
+                self._gap_began = self._wall()  # we left (stop, an error of ours)
             if self.status.connected:
                 self._set_connected(False)
 
@@ -209,7 +220,13 @@ class AmiLink:
             self._connected.clear()
         self.listener.on_link_state(connected, None if connected else self.status.last_error)
 
-    def _declare_lost(self, reason: str) -> None:
+    def _declare_lost(self, reason: str, *, alive_until: float | None = None) -> None:
+        """``alive_until``: the last moment the PBX was known alive (default: now, as when
+        it closed or reset the connection; a PBX that went silent was last heard earlier)."""
+        if self._logged_in and not self._gap_noted:
+            # The latest loss counts: events flowed after any earlier one.
+            self._gap_began = self._wall() if alive_until is None else alive_until
+            self._gap_noted = True
         # Down at once, not when the session has unwound: actions must not use the old link.
         if self.status.connected:
             self.status.last_error = reason
@@ -225,7 +242,10 @@ class AmiLink:
             try:
                 await self._send(protocol, actions.ping(), timeout=self.config.ping_timeout)
             except ActionTimeout:
-                self._declare_lost(f"no answer to Ping within {self.config.ping_timeout:g} s")
+                self._declare_lost(
+                    f"no answer to Ping within {self.config.ping_timeout:g} s",
+                    alive_until=protocol.last_heard,
+                )
                 return
 
     async def _reconcile_periodically(self) -> None:
@@ -285,11 +305,23 @@ class AmiLink:
         requested_at = self._wall()
         channels = await self.send(actions.core_show_channels(), as_list=True)
         queues = await self.send(actions.queue_status(), as_list=True)
-        return Snapshot(
+        snapshot = Snapshot(
             requested_at=requested_at,
             channels=_items(channels, "CoreShowChannel"),
             queue_status=_items(queues, "QueueParams", "QueueMember", "QueueEntry"),
+            pbx_started=await self._pbx_started(),
+            gap_began=self._gap_began,
         )
+        self._gap_began = None
+        return snapshot
+
+    async def _pbx_started(self) -> str:
+        try:
+            status = await self.send(actions.core_status())
+        except ActionFailed:  # an AMI user without the system/reporting class
+            return ""
+        started = f"{status.get('CoreStartupDate', '')} {status.get('CoreStartupTime', '')}"
+        return started.strip()
 
     async def channel_exists(self, uniqueid: str) -> bool:
         channels = await self.send(actions.core_show_channels(), as_list=True)

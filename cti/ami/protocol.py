@@ -47,9 +47,10 @@ class FramedProtocol(AMIProtocol):
         super().connection_made(transport)
         self.parser = AmiFrameParser(wanted_events=self.wanted_events)
         self.last_received = time.monotonic()
+        self.last_heard = time.time()  # wall time: the last moment the PBX was known alive
 
     def data_received(self, data: bytes) -> None:
-        at = time.time()
+        at = self.last_heard = time.time()
         self.last_received = time.monotonic()
         sink = self.sink
         responses = self.responses

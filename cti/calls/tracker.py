@@ -41,7 +41,7 @@ from cti.calls.transfers import (
     _consultation_over,
     _transferred,
 )
-from cti.devices import interface_of
+from cti.devices import interface_of, member_key
 from cti.events import (
     CallAbandoned,
     CallAnswered,
@@ -128,6 +128,15 @@ class CallTracker:
         if action_id:
             _bounded_put(self._expected_by_action, action_id, expectation, self._max_expectations)
 
+    def consulting(self, linked_id: str) -> bool:
+        """An attended transfer's consultation is going on in this call (its consultation
+        leg is dialling, queued, ringing or talking): there is something to complete or
+        cancel."""
+        call = self._calls.get(linked_id)
+        if call is None:
+            return False
+        return _consultation(call) is not None or any(c.consult for c in call.channels.values())
+
     def open_calls(self) -> list[OpenCall]:
         """The reported calls in progress, oldest first."""
         return [_snapshot(call) for call in self._calls.values() if call.reported]
@@ -146,13 +155,16 @@ class CallTracker:
         """The AMI event names this tracker reacts to (the link drops the rest unread)."""
         return frozenset(self._dispatch)
 
-    def reconcile(self, channels: Iterable[Frame], at: float) -> list[CallEvent]:
+    def reconcile(
+        self, channels: Iterable[Frame], at: float, *, vanished_by: float | None = None
+    ) -> list[CallEvent]:
         """Bring the state in line with a CoreShowChannels listing taken after a reconnect.
 
         ``at`` is the time the listing was asked for: channels first seen after it are not
         judged by it (their Newchannel may arrive before the listing does). ``channels`` are
         the ``CoreShowChannel`` items (other frames are ignored). Channels we hold that are not
-        listed are gone: their calls end (``CallEnded`` at ``at``, outcome as
+        listed are gone: their calls end (``CallEnded`` at ``vanished_by``, the last moment the
+        PBX was heard before the link went down, else at ``at``; estimated; outcome as
         in ``cti.calls.outcomes``; a caller who was still queued counts as abandoned) and their open
         offers are withdrawn (cancelled). Listed channels we do not know are adopted, silently:
         a channel in the Queue application is a queue caller (answered if it is in a bridge),
@@ -167,8 +179,9 @@ class CallTracker:
             if uniqueid:
                 listed[uniqueid] = frame
         events: list[CallEvent] = []
+        gone_at = at if vanished_by is None else min(vanished_by, at)
         for call in list(self._calls.values()):
-            events += self._drop_vanished_channels(call, listed, at)
+            events += self._drop_vanished_channels(call, listed, at, gone_at)
         adopted: list[tuple[_Channel, Frame]] = []
         for uniqueid, frame in listed.items():
             channel = self._channels.get(uniqueid)
@@ -555,7 +568,7 @@ class CallTracker:
             offer = _Offer(
                 device_uniqueid,
                 get("DestChannel") or "",
-                get("Interface") or "",
+                member_key(get("Interface") or ""),
                 get("MemberName") or "",
                 kind=CONSULT_RING,
                 queue=queue,
@@ -578,7 +591,7 @@ class CallTracker:
         offer = _Offer(
             device_uniqueid,
             get("DestChannel") or "",
-            get("Interface") or "",
+            member_key(get("Interface") or ""),
             get("MemberName") or "",
             queue=queue or call.queue,
             calling_uniqueid=channel.uniqueid,
@@ -676,7 +689,7 @@ class CallTracker:
         self._report_as_inbound(call)
         return self._answer(
             call,
-            agent_interface=get("Interface") or offer.agent_interface,
+            agent_interface=member_key(get("Interface") or "") or offer.agent_interface,
             member_name=get("MemberName") or offer.member_name,
             device_channel=get("DestChannel") or offer.device_channel,
             queue=get("Queue") or call.queue,
@@ -697,7 +710,7 @@ class CallTracker:
                 call.offered_at = call.answered_at - _int(get("HoldTime"))
                 call.offered_at_estimated = False
         if not call.agent_interface:
-            call.agent_interface = get("Interface") or ""
+            call.agent_interface = member_key(get("Interface") or "")
             call.member_name = get("MemberName") or ""
         if not call.queue:
             call.queue = get("Queue") or ""
@@ -900,7 +913,7 @@ class CallTracker:
     # ------------------------------------------------------------ resync
 
     def _drop_vanished_channels(
-        self, call: _Call, listed: Mapping[str, Frame], at: float
+        self, call: _Call, listed: Mapping[str, Frame], at: float, gone_at: float
     ) -> list[CallEvent]:
         # `at` is when the listing was asked for: channels that appeared later are not in it.
         gone = [
@@ -911,7 +924,9 @@ class CallTracker:
         if not gone:
             return []
         if len(gone) == len(call.channels):
-            return self._end_call(call, at, resynced=True)
+            # Not the outage's length: a crashed PBX's call ends when it was last known alive.
+            known = max(call.created_at, call.answered_at or call.created_at)
+            return self._end_call(call, max(gone_at, known), resynced=True)
         events: list[CallEvent] = []
         for channel in gone:
             self._unregister_channel(channel)

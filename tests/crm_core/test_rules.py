@@ -1,81 +1,14 @@
-"""Pure rules: login throttling, permission checks, what text may be stored."""
+"""Pure rules: permission checks, what text may be stored (login throttling: test_throttle.py)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from crm_core import throttle
 from crm_core.permissions import UnknownPermission, allows, validate_permissions
 from crm_core.schemas import LoginInput, UserCreate
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-WINDOW = timedelta(minutes=15)
-
-
-def minutes_ago(*ms: int) -> list[datetime]:
-    return sorted(NOW - timedelta(minutes=m) for m in ms)
-
-
-def test_fewer_failures_than_the_limit_do_not_throttle():
-    assert (
-        throttle.check(
-            now=NOW,
-            window=WINDOW,
-            account_failures=minutes_ago(1, 2, 3, 4),
-            account_limit=5,
-            client_failures=[],
-            client_limit=20,
-        )
-        is None
-    )
-
-
-def test_the_limit_of_failures_throttles_until_the_oldest_leaves_the_window():
-    result = throttle.check(
-        now=NOW,
-        window=WINDOW,
-        account_failures=minutes_ago(10, 4, 3, 2, 1),
-        account_limit=5,
-        client_failures=[],
-        client_limit=20,
-    )
-    assert result == throttle.Throttled(scope="account", retry_after=timedelta(minutes=5))
-
-
-def test_a_client_address_is_throttled_on_its_own_count():
-    result = throttle.check(
-        now=NOW,
-        window=WINDOW,
-        account_failures=[],
-        account_limit=5,
-        client_failures=minutes_ago(*range(1, 4)),
-        client_limit=3,
-    )
-    assert result is not None and result.scope == "client"
-
-
-@given(
-    st.lists(st.integers(min_value=0, max_value=14 * 60), max_size=30),
-    st.integers(min_value=1, max_value=10),
-)
-def test_throttling_never_lasts_longer_than_the_window(seconds, limit):
-    failures = sorted(NOW - timedelta(seconds=s) for s in seconds)
-    result = throttle.check(
-        now=NOW,
-        window=WINDOW,
-        account_failures=failures,
-        account_limit=limit,
-        client_failures=[],
-        client_limit=100,
-    )
-    assert (result is not None) == (len(failures) >= limit)
-    if result:
-        assert timedelta(0) < result.retry_after <= WINDOW
 
 
 def test_permission_checks():

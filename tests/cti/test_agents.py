@@ -142,6 +142,7 @@ def test_only_an_idle_unpaused_member_is_available() -> None:
         activity=Activity.RINGING,
         linked_id="1795643939.0",
         queues=(QueueMembership("sales", False, ""),),
+        pbx_interface=ALICE,
     )
     paused = AgentTracker()
     replay_agents(

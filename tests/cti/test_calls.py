@@ -748,6 +748,19 @@ def test_resync_ends_the_calls_whose_channels_are_all_gone() -> None:
     assert replay_calls(received("09-resync-after-reconnect", 2), tracker, resync=False) == []
 
 
+def test_calls_gone_during_an_outage_end_when_the_pbx_was_last_heard_not_at_the_resync():
+    """kill -9 of Asterisk and a 20 s outage: the talk is what it was until the crash."""
+    tracker = CallTracker()
+    frames = received("09-resync-after-reconnect", 1)
+    replay_calls(frames, tracker)
+    last_heard = max(f.at for f in frames)
+    events = tracker.reconcile([], last_heard + 20.0, vanished_by=last_heard)
+    ended = of_type(events, CallEnded)
+    assert ended and all(e.ended_at == last_heard and e.estimated for e in ended)
+    answered = [e for e in ended if e.answered_at is not None]
+    assert answered and all(e.talk_seconds == approx(last_heard - e.answered_at) for e in answered)
+
+
 def test_resync_withdraws_an_offer_whose_ringing_phone_is_gone() -> None:
     frames = received("03-inbound-answered-by-agent")
     tracker = CallTracker()

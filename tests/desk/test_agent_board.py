@@ -238,6 +238,18 @@ def test_status_and_since_follow_queue_membership_pause_and_calls():
     assert floor.board.view(ANN) is None  # out of every queue and idle: nothing is kept
 
 
+def test_a_break_chosen_during_the_wrap_up_is_timed_from_when_it_was_chosen():
+    floor = Floor()
+    floor.joins(ANN, 10.0)
+    floor.pauses(ANN, 80.0, WRAPUP_REASON)
+    assert floor.board.view(ANN).paused_since == 80.0
+    floor.pauses(ANN, 114.0, "lunch")  # still paused: the reason changed
+    view = floor.board.view(ANN)
+    assert (view.status, view.paused_since) == (Status.PAUSED, 114.0)
+    floor.pauses(ANN, 200.0, "lunch")  # the same pause again: its start stands
+    assert floor.board.view(ANN).paused_since == 114.0
+
+
 def test_the_free_agents_are_the_ready_ones_in_that_queue_longest_idle_first():
     floor = Floor()
     floor.joins(ANN, 10.0)
@@ -250,14 +262,21 @@ def test_the_free_agents_are_the_ready_ones_in_that_queue_longest_idle_first():
     assert [v.interface for v in floor.board.free()] == ["PJSIP/1004", ANN]
 
 
-def test_a_pop_is_kept_only_while_its_offer_rings():
+def test_a_pop_rings_with_its_offer_and_stays_with_the_call_it_answered():
     board = Floor().board
     board.apply(offered(ANN, "PJSIP/1001-1"), 1.0)
+    board.apply(offered(ANN, "PJSIP/1001-2", call="c2"), 1.0)  # ringinuse: a second one rings
     assert board.set_pop(ANN, "PJSIP/1001-1", {"type": "call.offered"})
-    assert [o.pop for o in board.view(ANN).offers] == [{"type": "call.offered"}]
+    assert board.set_pop(ANN, "PJSIP/1001-2", {"type": "call.offered", "call_id": "c2"})
+    assert board.view(ANN).offers[0].pop == {"type": "call.offered"}
     board.apply(answered(ANN, "PJSIP/1001-1"), 2.0)
-    assert board.view(ANN).offers == ()
+    # A tab that reconnects mid-call gets the card back; the other call's pop is not it.
+    assert board.call_of(ANN).pop == {"type": "call.offered"}
+    assert [o.linked_id for o in board.view(ANN).offers] == ["c2"]
     assert not board.set_pop(ANN, "PJSIP/1001-1", {"type": "call.offered"})
+    assert "pop" not in board.view(ANN).row()["call"]  # supervisors see no customer card
+    board.apply(ended("c1", ANN), 9.0)
+    assert board.call_of(ANN) is None
 
 
 def test_a_desk_wrap_up_shows_until_it_ends():
@@ -267,5 +286,22 @@ def test_a_desk_wrap_up_shows_until_it_ends():
     view = floor.board.view(ANN)
     assert view.status is Status.WRAP_UP and view.wrap_up.until == 110.0
     assert view.row()["wrap_up_until"] == 110.0
+    assert view.row()["wrap_up"] == {"call_id": "c1", "since": 50.0, "until": 110.0}
     floor.board.end_wrap_up(ANN, 70.0)
     assert floor.board.view(ANN).status is Status.READY
+
+
+def test_a_local_member_with_options_is_one_agent_with_its_calls():
+    """AGENT_INTERFACE='Local/{extension}@agents/n': the PBX names the member with its
+    options, the channels without; the call controls must still find the call."""
+    floor = Floor()
+    member = "Local/1001@agents/n"
+    floor.joins(member, 1.0)
+    floor.board.apply(offered("Local/1001@agents", "Local/1001@agents-0000001b;1"), 2.0)
+    floor.board.apply(answered("Local/1001@agents", "Local/1001@agents-0000001b;1"), 3.0)
+    call = floor.board.call_of(member)  # as the desk names the phone, from its setting
+    assert call is not None and call.device_channel == "Local/1001@agents-0000001b;1"
+    view = floor.board.view(member)
+    assert view.status is Status.TALKING and view.extension == "1001"
+    assert view.pbx.pbx_interface == member  # what a QueuePause must name
+    assert [v.interface for v in floor.board.views()] == ["Local/1001@agents"]

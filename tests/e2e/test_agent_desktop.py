@@ -1,21 +1,27 @@
 """An agent at the desktop in chromium: goes ready, the customer pops while the phone rings, the
-agent hangs up, writes the disposition and notes, and finds them in the customer's history."""
+agent hangs up, writes the disposition and notes, and finds them in the customer's history; a
+reload mid-call brings the call back; a second call never takes over the first one's wrap-up;
+the page says when its live connection is down."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import select
 
+from crm_core.models import CallRecord
 from pbxsim import CallerId
 from pbxsim.scenarios import did_for
 from tests.conftest import add_user, test_settings
 from tests.e2e.test_login_in_browser import sign_in
+from tests.support.waiting import until
 from tests.web.telephony import add_customer
 from web.app import create_app
-from web.appkeys import pbx_key, simulator_key
+from web.appkeys import db_key, hub_key, pbx_key, simulator_key
 
 pytestmark = pytest.mark.browser
 
@@ -52,21 +58,136 @@ async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser
     popped = time.monotonic()
     assert not answered or answered[0] > popped
     await expect(pop).to_have_attribute("data-state", "talking", timeout=10_000)
-    await page.fill("#call-notes", "Asked about <i>delivery</i> 🙂")
+    await pop.locator(".pop-notes").fill("Asked about <i>delivery</i> 🙂")
     await page.click("#hang-up")
-    await expect(page.locator("#wrap-up")).to_be_visible(timeout=5000)
+    form = pop.locator(".wrap-up")
+    await expect(form).to_be_visible(timeout=5000)
     await expect(page.locator("#state")).to_have_text("Wrap-up", timeout=5000)
-    await page.select_option("#disposition", "callback")
-    await page.click("#wrap-up button[type=submit]")
-    await expect(page.locator("#wrap-up")).to_be_hidden()
-    await expect(page.locator("#state")).to_have_text("Ready", timeout=5000)
+    await expect(form.locator(".disposition")).to_have_value("")  # never pre-selected
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".wrap-error")).to_have_text("Choose a disposition first.")
+    await form.locator(".disposition").select_option("callback")
+    await form.locator("button[type=submit]").click()
+    await expect(form).to_be_hidden()
+    await expect(page.locator("#state")).to_have_text("Ready", timeout=8000)
 
     await page.select_option("#pause-reason", "lunch")
     await page.click("#go-pause")
-    await expect(page.locator("#state")).to_have_text("Paused: lunch")
+    await expect(page.locator("#state")).to_have_text("Paused: Lunch")  # the label, not the code
 
-    customer = await (await page.context.new_page()).goto(
-        base_url + "/customers/" + await pop.get_attribute("data-customer-id")
-    )
+    customer = await (await page.context.new_page()).goto(base_url + "/customers/1")
     history = await customer.text()
     assert "Asked about &lt;i&gt;delivery&lt;/i&gt; 🙂" in history and "callback" in history
+
+
+async def _ready_agent_page(browser, app, base_url):
+    await add_user(app, "ann", "inbound_agent", extension="1001", display_name="Ann Agent")
+    page = await (await browser.new_context()).new_page()
+    await sign_in(page, base_url, "ann")
+    await page.goto(base_url + "/agent")
+    await expect(page.locator("body")).to_have_attribute("data-live", "yes")
+    await page.click("#go-ready")
+    await expect(page.locator("#state")).to_have_text("Ready")
+    return page
+
+
+def _call_in(app, number: str, name: str) -> None:
+    sim = app[simulator_key].simulator
+    sim.inbound_call(did_for(sim, "sales"), CallerId(number, name), patience=60, queue="sales")
+
+
+async def test_a_reload_in_talk_brings_back_the_call_its_controls_and_the_draft_notes(
+    browser, server, base_url
+):
+    app = server.app
+    await add_customer(app, "Acme Ltd", "+1 555 123 4567")
+    page = await _ready_agent_page(browser, app, base_url)
+    _call_in(app, "+15551234567", "Test")
+    card = page.locator(".pop")
+    await expect(card).to_have_attribute("data-state", "talking", timeout=10_000)
+    await card.locator(".pop-notes").fill("Wants the blue one")
+
+    await page.reload()
+    card = page.locator(".pop")
+    await expect(card).to_have_count(1, timeout=5000)
+    await expect(card).to_have_attribute("data-state", "talking")
+    await expect(card.locator(".pop-title")).to_have_text("Acme Ltd")
+    await expect(card.locator(".pop-notes")).to_have_value("Wants the blue one")
+    await expect(page.locator("#state")).to_have_text("Talking")
+    await expect(page.locator("#call-controls")).to_be_visible()
+    await expect(page.locator("#transfer-complete")).to_be_hidden()  # no consultation
+    await page.click("#hang-up")
+    await expect(card.locator(".wrap-up")).to_be_visible(timeout=5000)
+
+    await page.reload()  # the wrap-up it owes comes back too
+    await expect(page.locator(".pop .wrap-up")).to_be_visible(timeout=5000)
+
+
+async def test_a_second_call_during_a_wrap_up_gets_its_own_card_and_the_form_stays_bound(
+    browser, aiohttp_server, database_url, tmp_path, clock
+):
+    settings = test_settings(
+        database_url, tmp_path, pbx="simulator", simulator_scenario="", wrapup_seconds=0.5
+    )
+    server = await aiohttp_server(create_app(settings, clock=clock))
+    app = server.app
+    await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
+    base_url = f"http://127.0.0.1:{server.port}"
+    await add_customer(app, "First Customer", "+1 555 123 0001")
+    await add_customer(app, "Second Customer", "+1 555 123 0002")
+    page = await _ready_agent_page(browser, app, base_url)
+
+    _call_in(app, "+15551230001", "One")
+    first = page.locator(".pop", has_text="First Customer")
+    await expect(first).to_have_attribute("data-state", "talking", timeout=10_000)
+    await first.locator(".pop-notes").fill("notes of the first call")
+    await page.click("#hang-up")
+    await expect(first.locator(".wrap-up")).to_be_visible(timeout=5000)
+
+    # The wrap-up's bound passes with the form still open; the next caller rings through.
+    _call_in(app, "+15551230002", "Two")
+    second = page.locator(".pop", has_text="Second Customer")
+    await expect(second).to_have_attribute("data-state", "talking", timeout=15_000)
+    await expect(page.locator("#calls .pop").first).to_have_text(re.compile("Second Customer"))
+    await expect(first.locator(".wrap-up")).to_be_visible()
+    await expect(first.locator(".disposition")).to_have_value("")
+    await expect(first.locator(".pop-notes")).to_have_value("notes of the first call")
+    await expect(second.locator(".wrap-up")).to_be_hidden()
+    await expect(second.locator(".pop-notes")).to_have_value("")
+
+    await first.locator(".disposition").select_option("sale")
+    await first.locator(".wrap-up button[type=submit]").click()
+    await expect(first.locator(".wrap-up")).to_be_hidden()
+    first_id = await first.get_attribute("data-call-id")
+    second_id = await second.get_attribute("data-call-id")
+
+    async def first_wrapped() -> bool:
+        async with app[db_key]() as db:
+            records = {r.linked_id: r for r in (await db.scalars(select(CallRecord))).all()}
+        return first_id in records and records[first_id].disposition == "sale"
+
+    await until(first_wrapped)
+    async with app[db_key]() as db:
+        second_record = await db.get(CallRecord, second_id)
+    assert second_record is None or second_record.disposition is None
+
+
+async def test_the_page_says_when_its_live_connection_is_down(browser, server, base_url):
+    app = server.app
+    page = await _ready_agent_page(browser, app, base_url)
+    banner = page.locator("#offline-banner")
+    await expect(banner).to_be_hidden()
+    down = True
+
+    def server_away(ws) -> None:  # every reconnection fails while the server is "down"
+        if down:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    await page.route_web_socket("**/ws", server_away)
+    await app[hub_key].close()
+    await expect(banner).to_be_visible(timeout=5000)
+    down = False
+    await expect(banner).to_be_hidden(timeout=15_000)
+    await expect(page.locator("#state")).to_have_text("Ready")

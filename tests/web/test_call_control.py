@@ -132,6 +132,35 @@ async def test_the_wrap_up_pause_ends_by_itself_at_its_bound(
     await until(lambda: _async(paused_reasons(client.app, "PJSIP/1001") == set()), timeout=5)
 
 
+async def test_agent_1001_in_wrap_up_is_offered_no_call_until_the_disposition(desk):
+    """The next caller is already waiting when the call ends: the queue must not ring the
+    agent between the end and the desk's wrap-up pause, nor during the wrap-up."""
+    app = desk.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    token = await api_login(desk, "ann")
+    tab = await agent_tab(desk, "ann")
+    call_id = await answered_call(desk, tab)
+    sim = app[simulator_key].simulator
+    rung: list[str] = []
+    sim.add_listener(
+        lambda e: rung.append(e.get("Linkedid", "")) if e.name == "AgentCalled" else None
+    )
+    ring(app, "+15559876543", "Next Caller")  # waits in the queue: nobody else is in it
+    await desk.post("/api/v1/calls/current/hangup", headers={"X-CSRF-Token": token})
+    assert (await next_of(tab, "wrapup.started"))["call_id"] == call_id
+    await asyncio.sleep(1.0)
+    assert rung == [], "a call was offered during the wrap-up"
+
+    wrapped = await desk.post(
+        f"/api/v1/calls/{call_id}/wrap-up",
+        headers={"X-CSRF-Token": token},
+        json={"disposition": "sale"},
+    )
+    assert wrapped.status == 201, await wrapped.text()
+    offered = await next_of(tab, "call.offered", timeout=10)
+    assert offered["call_id"] != call_id and offered["caller"]["number"] == "+15559876543"
+
+
 async def test_click_to_call_rings_the_agent_first_then_the_customer_and_is_recorded(desk):
     app = desk.app
     await add_user(app, "ann", "inbound_agent", extension="1001", display_name="Ann Agent")
@@ -287,6 +316,10 @@ async def test_the_team_lead_is_told_when_a_break_outlasts_its_limit(aiohttp_cli
     flagged = await next_of(board, "agent.pause_exceeded", timeout=3)
     assert flagged["interface"] == "PJSIP/1001" and flagged["reason"] == "break"
     assert flagged["limit_seconds"] == 900
+
+    reloaded = await desk.ws_connect("/ws", headers=same_origin(desk))  # the lead's page reloads
+    row = (await next_of(reloaded, "agent.state"))["agent"]
+    assert row["interface"] == "PJSIP/1001" and row["over_limit"] is True
 
 
 async def _async(value: bool) -> bool:

@@ -299,15 +299,15 @@ async def test_session_cookies_are_httponly_and_samesite(client):
 
 
 async def test_session_cookies_are_secure_behind_tls(aiohttp_client, database_url, tmp_path, clock):
-    app = create_app(test_settings(database_url, tmp_path, trust_proxy_headers=True), clock=clock)
-    client = await aiohttp_client(app)
-    await add_user(app, "ann", "inbound_agent")
+    settings = test_settings(database_url, tmp_path, trusted_proxies="127.0.0.1")
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    await add_user(client.app, "ann", "inbound_agent")
     response = await client.post(
         "/api/v1/auth/login",
         json={"username": "ann", "password": PASSWORD},
         headers={"X-Forwarded-Proto": "https"},
     )
-    assert response.cookies["cc_session"]["secure"] is True
+    assert response.cookies["__Host-cc_session"]["secure"] is True
 
 
 async def test_a_websocket_from_a_foreign_origin_is_refused(client):

@@ -135,3 +135,45 @@ async def test_a_transfer_to_anything_but_digits_is_refused(team):
 
 async def _one_record(app) -> bool:
     return len(await records(app)) == 1
+
+
+async def test_buttons_without_a_consultation_refuse_and_the_customer_stays_on_the_line(team):
+    app, ann, token = team["app"], team["ann"], team["token"]
+    sim = app[simulator_key].simulator
+    sent: list[str] = []
+    sim.add_listener(
+        lambda e: sent.append(e.name) if e.name in ("Hangup", "BlindTransfer") else None
+    )
+    for path in (
+        "/api/v1/calls/current/transfer/complete",
+        "/api/v1/calls/current/transfer/cancel",
+    ):
+        refused = await ann.post(path, headers={"X-CSRF-Token": token})
+        assert refused.status == 409, await refused.text()
+        assert "no consultation" in (await refused.json())["message"]
+    for target in ("9999", "5999", "1001", ""):  # nobody, no queue, herself, nothing
+        refused = await ann.post(
+            "/api/v1/calls/current/transfer",
+            headers={"X-CSRF-Token": token},
+            json={"kind": "blind", "target": target},
+        )
+        assert refused.status == 422, (target, await refused.text())
+    await asyncio.sleep(0.3)
+    assert sent == []  # the PBX heard nothing: the customer is still talking to Ann
+    assert app[pbx_key].runtime.board.call_of("PJSIP/1001").state == "talking"
+
+
+async def test_the_transfer_list_names_colleagues_with_their_status_and_the_queues(team):
+    listed = await (await team["ann"].get("/api/v1/calls/transfer-targets")).json()
+    assert listed["agents"] == [{"extension": "1002", "name": "Bob", "status": "logged_out"}]
+    assert listed["queues"] == [
+        {"queue": "sales", "number": "5000"},
+        {"queue": "support", "number": "5001"},
+    ]
+    await agent_ready(team["app"], "1002")
+    await until(lambda: _bob_is(team, "ready"))
+
+
+async def _bob_is(team, status: str) -> bool:
+    listed = await (await team["ann"].get("/api/v1/calls/transfer-targets")).json()
+    return listed["agents"][0]["status"] == status

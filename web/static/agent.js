@@ -1,20 +1,27 @@
 // The agent desktop. Everything arrives over the page's websocket (app.js): a pop is drawn the
 // moment its message arrives, with no timer involved, so a tab in the background pops as fast
 // as one in front. Text from the server is only ever set as textContent (never as HTML).
+//
+// One card per call, bound to that call: its pop, its notes (a draft kept in the browser) and,
+// once the agent's part is over, its own wrap-up form. A new call never takes over another
+// call's card. The active call is on top, wrap-ups waiting for a disposition below it, calls
+// wrapped up collapsed at the bottom. Every status line comes from the agent's row, as the
+// server's projection has it, never from what was clicked.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const desk = $("desk");
-  const pops = $("pops");
-  const template = $("pop-template");
+  const active = $("calls");
+  const done = $("done-calls");
+  const template = $("call-template");
   const panel = $("call-panel");
   const callStatus = $("call-status");
-  const notes = $("call-notes");
-  const wrapForm = $("wrap-up");
-  const shown = new Map(); // device channel -> pop element
-  let current = null; // {callId, customerId, since}
-  let wrapping = null; // call id waiting for its disposition
-  let ticker = null;
+  const cards = new Map(); // call id -> card
+  let row = null; // the agent's live row (agent.state)
+  let consulting = false;
+
+  const STATUS = { ready: "Ready", paused: "Paused", wrap_up: "Wrap-up", dialling: "Calling",
+                   ringing: "Ringing", talking: "Talking", logged_out: "Logged out" };
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -23,6 +30,16 @@
     return node;
   }
   function showError(box, message) { box.textContent = message; box.hidden = false; }
+  function announce(text) { $("announce").textContent = text; }
+  const now = () => window.callcentre.now();
+  function mmss(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const m = Math.floor(s / 60);
+    return (m < 10 ? "0" : "") + m + ":" + String(s % 60).padStart(2, "0");
+  }
+  function localTime(epoch) {
+    return new Date(epoch * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  }
 
   async function api(method, path, body) {
     const response = await fetch("/api/v1" + path, {
@@ -31,12 +48,17 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.message || response.statusText || "request failed");
+    if (!response.ok) {
+      const field = data.fields && Object.values(data.fields)[0];
+      throw new Error(field || data.message || response.statusText || "The request failed.");
+    }
     return data;
   }
 
-  function dialButton(number, customerId) {
-    const button = el("button", "Call", "small");
+  // ------------------------------------------------------------------ the customer card
+
+  function dialButton(number, customerId, label) {
+    const button = el("button", "Call " + label, "small");
     button.type = "button";
     button.addEventListener("click", () => dial(number, customerId));
     return button;
@@ -63,25 +85,36 @@
     if (card.churn_flag) body.append(el("p", "Churn warning", "badge warn"));
     body.append(list("Numbers", card.numbers, (n) => {
       const li = el("li", n.label ? n.raw + " · " + n.label + " " : n.raw + " ");
-      li.append(dialButton(n.e164, card.id));
+      li.append(dialButton(n.e164, card.id, n.raw));
       return li;
     }));
     body.append(list("Contacts", card.contacts, (c) => el("li", c.title ? c.name + " (" + c.title + ")" : c.name)));
     body.append(list("Open orders", card.open_orders, (o) => el("li", o.reference + " · " + o.status + " · " + o.amount + " " + o.currency + (o.summary ? " · " + o.summary : ""))));
     body.append(list("Open service requests", card.open_service_requests, (r) => el("li", "#" + r.id + " " + r.subject + " · " + r.status)));
-    body.append(list("Last interactions", card.last_interactions, (i) => el("li", (i.at || "").slice(0, 16).replace("T", " ") + " · " + (i.disposition || i.kind) + (i.agent ? " · " + i.agent : "") + (i.notes ? " · " + i.notes : ""))));
-    const more = el("a", "Open customer page");
+    body.append(list("Last interactions", card.last_interactions, (i) => el("li", (i.at ? localTime(Date.parse(i.at) / 1000) : "") + " · " + (i.disposition || i.kind) + (i.agent ? " · " + i.agent : "") + (i.notes ? " · " + i.notes : ""))));
+    const more = el("a", "Open " + card.name + "'s page");
     more.href = "/customers/" + encodeURIComponent(card.id);
     more.target = "_blank";
     body.append(more);
   }
 
-  function renderBody(pop, msg) {
-    const body = pop.querySelector(".pop-body");
-    const lookup = msg.lookup;
+  function titleOf(lookup) {
+    if (lookup.kind === "customer") return lookup.cards[0].name;
+    if (lookup.kind === "choices") return "Which customer?";
+    if (lookup.kind === "new") return "New caller";
+    return "Anonymous caller";
+  }
+
+  function renderPop(card, pop) {
+    const lookup = pop.lookup;
+    const body = card.el.querySelector(".pop-body");
     body.replaceChildren();
+    card.el.querySelector(".pop-queue").textContent = pop.queue || pop.dnis || "";
+    card.el.querySelector(".pop-number").textContent = pop.caller.withheld ? "withheld" : lookup.number.raw;
+    card.title = titleOf(lookup);
+    card.el.querySelector(".pop-title").textContent = card.title;
     if (lookup.kind === "customer") {
-      pop.dataset.customerId = lookup.cards[0].id;
+      card.customerId = lookup.cards[0].id;
       renderCard(body, lookup.cards[0]);
     } else if (lookup.kind === "choices") {
       body.append(el("p", "Several customers have this number: pick one."));
@@ -92,9 +125,9 @@
         pick.type = "button";
         pick.addEventListener("click", async () => {
           const view = await api("GET", "/customers/" + encodeURIComponent(c.id));
-          pop.dataset.customerId = c.id;
-          if (current && current.callId === msg.call_id) current.customerId = c.id;
-          pop.querySelector(".pop-title").textContent = view.card.name;
+          card.customerId = c.id;
+          card.title = view.card.name;
+          card.el.querySelector(".pop-title").textContent = view.card.name;
           renderCard(body, view.card);
         });
         li.append(pick);
@@ -104,7 +137,7 @@
     } else if (lookup.kind === "new") {
       body.append(el("p", "No customer has this number yet."));
       const link = el("a", "New customer with " + lookup.number.raw, "button");
-      link.href = "/customers/new?number=" + encodeURIComponent(lookup.number.e164) + "&call_id=" + encodeURIComponent(msg.call_id);
+      link.href = "/customers/new?number=" + encodeURIComponent(lookup.number.e164) + "&call_id=" + encodeURIComponent(pop.call_id);
       link.target = "_blank";
       body.append(link);
     } else {
@@ -113,121 +146,286 @@
     }
   }
 
-  function titleOf(msg) {
-    const lookup = msg.lookup;
-    if (lookup.kind === "customer") return lookup.cards[0].name;
-    if (lookup.kind === "choices") return "Which customer?";
-    if (lookup.kind === "new") return "New caller";
-    return "Anonymous caller";
+  // ------------------------------------------------------------------ one card per call
+
+  function cardFor(callId) {
+    let card = cards.get(callId);
+    if (card) return card;
+    const node = template.content.firstElementChild.cloneNode(true);
+    card = { callId, el: node, state: "ringing", since: now(), customerId: null, title: "Call",
+             devices: new Set(), answered: false };
+    node.dataset.callId = callId;
+    const notes = node.querySelector(".pop-notes");
+    notes.value = localStorage.getItem("notes:" + callId) || "";
+    notes.addEventListener("input", () => localStorage.setItem("notes:" + callId, notes.value));
+    node.querySelector(".wrap-up").addEventListener("submit", (event) => { event.preventDefault(); wrapUp(card); });
+    cards.set(callId, card);
+    place(card);
+    return card;
   }
 
-  function setPanel(state, text) {
-    panel.dataset.state = state;
-    callStatus.textContent = text;
-    $("call-controls").hidden = state !== "talking";
-    clearInterval(ticker);
-    ticker = null;
-    $("call-timer").textContent = "";
-    if (state === "talking" && current) {
-      // The clock only updates a label; nothing waits on it, so throttling in hidden tabs is harmless.
-      ticker = setInterval(() => { $("call-timer").textContent = Math.round(Date.now() / 1000 - current.since) + " s"; }, 1000);
+  function setCardState(card, state) {
+    card.state = state;
+    card.el.dataset.state = state;
+    const words = { ringing: "Ringing", dialling: "Calling", talking: "Talking",
+                    wrapup: "Needs a disposition", done: "Wrapped up", missed: "Missed" };
+    card.el.querySelector(".pop-state").textContent = words[state] || state;
+    card.el.querySelector(".wrap-up").hidden = state !== "wrapup";
+    place(card);
+  }
+
+  // Active call first, then wrap-ups (newest first), then the calls that are over, collapsed.
+  function place(card) {
+    const live = card.state === "ringing" || card.state === "dialling" || card.state === "talking";
+    if (card.state === "done" || card.state === "missed") {
+      let holder = card.el.closest("details");
+      if (!holder) {
+        holder = el("details", null, "ended");
+        holder.append(el("summary", card.title + " · " + (card.state === "done" ? "wrapped up" : "missed") + " · " + localTime(now())));
+        done.prepend(holder);
+        holder.append(card.el);
+      }
+      while (done.children.length > 10) done.lastElementChild.remove();
+      return;
+    }
+    if (live) active.prepend(card.el);
+    else {
+      const firstWrap = [...active.children].find((n) => n.dataset.state === "wrapup");
+      if (firstWrap && firstWrap !== card.el) active.insertBefore(card.el, firstWrap);
+      else if (!firstWrap) active.append(card.el);
     }
   }
+
+  function focusCard(card) {
+    const typing = document.activeElement && ["TEXTAREA", "INPUT", "SELECT"].includes(document.activeElement.tagName);
+    if (!typing) card.el.focus();
+  }
+
+  function liveCard() {
+    for (const card of cards.values()) {
+      if (card.state === "talking" || card.state === "ringing" || card.state === "dialling") return card;
+    }
+    return null;
+  }
+
+  async function wrapUp(card) {
+    const form = card.el.querySelector(".wrap-up");
+    const box = form.querySelector(".wrap-error");
+    box.hidden = true;
+    const disposition = form.querySelector(".disposition").value;
+    if (!disposition) { showError(box, "Choose a disposition first."); return; }
+    const body = { disposition, notes: card.el.querySelector(".pop-notes").value };
+    if (card.customerId) body.customer_id = card.customerId;
+    try {
+      await api("POST", "/calls/" + encodeURIComponent(card.callId) + "/wrap-up", body);
+    } catch (error) { showError(box, error.message); return; }
+    localStorage.removeItem("notes:" + card.callId);
+    card.el.querySelector(".pop-notes").readOnly = true;
+    setCardState(card, "done");
+    announce("Wrap-up saved for " + card.title + ".");
+  }
+
+  // ------------------------------------------------------------------ what the server says
 
   const on = window.callcentre.on;
   on("call.offered", (msg) => {
-    let pop = shown.get(msg.device_channel);
-    if (!pop) {
-      pop = template.content.firstElementChild.cloneNode(true);
-      shown.set(msg.device_channel, pop);
-      pops.prepend(pop);
+    const card = cardFor(msg.call_id);
+    card.devices.add(msg.device_channel);
+    if (card.state !== "talking") {
+      card.since = msg.offered_at;
+      setCardState(card, "ringing");
     }
-    pop.dataset.callId = msg.call_id;
-    pop.dataset.state = "ringing";
-    pop.querySelector(".pop-queue").textContent = msg.queue || msg.dnis || "";
-    pop.querySelector(".pop-number").textContent = msg.caller.withheld ? "withheld" : msg.lookup.number.raw;
-    pop.querySelector(".pop-title").textContent = titleOf(msg);
-    renderBody(pop, msg);
-    setPanel("ringing", "Ringing: " + titleOf(msg));
+    renderPop(card, msg);
+    if (!msg.again) { announce("Ringing: " + card.title); focusCard(card); }
   });
   on("call.withdrawn", (msg) => {
-    const pop = shown.get(msg.device_channel);
-    if (pop) { pop.remove(); shown.delete(msg.device_channel); }
-    if (!shown.size && panel.dataset.state === "ringing") setPanel("idle", "No call.");
+    const card = cards.get(msg.call_id);
+    if (!card) return;
+    card.devices.delete(msg.device_channel);
+    if (card.state === "ringing" && !card.devices.size) {
+      cards.delete(card.callId);
+      card.el.remove();
+    }
   });
   on("call.answered", (msg) => {
-    const pop = shown.get(msg.device_channel);
-    if (pop) { pop.dataset.state = "talking"; pop.querySelector(".pop-state").textContent = "Talking"; }
-    const customerId = pop && pop.dataset.customerId ? Number(pop.dataset.customerId) : (current && current.callId === msg.call_id ? current.customerId : null);
-    current = { callId: msg.call_id, customerId, since: Date.now() / 1000 };
-    setPanel("talking", msg.queue ? "Talking (" + msg.queue + ", waited " + msg.wait_seconds + " s)" : "Talking");
+    const card = cardFor(msg.call_id);
+    card.answered = true;
+    card.since = msg.at;
+    card.el.querySelector(".pop-queue").textContent = msg.queue || card.el.querySelector(".pop-queue").textContent;
+    setCardState(card, "talking");
+    announce("Talking with " + card.title);
   });
-  on("call.transferred", (msg) => { setPanel("wrapup", "Transferred (" + msg.kind + ")."); beginWrapUp(msg.call_id); });
+  on("call.current", (msg) => {
+    // A reload or a new tab mid-call: the call comes back with its pop.
+    const card = cardFor(msg.call_id);
+    if (msg.pop) renderPop(card, msg.pop);
+    card.since = msg.since;
+    card.answered = msg.state === "talking";
+    setCardState(card, msg.state === "talking" ? "talking" : "dialling");
+  });
+  on("call.transferred", (msg) => {
+    const card = cards.get(msg.call_id);
+    consulting = false;
+    if (card && card.state === "talking") setCardState(card, "wrapup");
+    refresh();
+  });
   on("call.ended", (msg) => {
-    for (const [device, pop] of shown) {
-      if (pop.dataset.callId === msg.call_id) { pop.dataset.state = "ended"; pop.querySelector(".pop-state").textContent = "Ended"; shown.delete(device); }
-    }
-    if (msg.answered) { setPanel("wrapup", "Call ended (" + msg.outcome + "): choose a disposition."); beginWrapUp(msg.call_id); }
-    else if (!wrapping) setPanel("idle", "Call ended (" + msg.outcome + ").");
+    const card = cards.get(msg.call_id);
+    consulting = false;
+    if (!card) return;
+    if (card.state === "wrapup" || card.state === "done") return; // a transfer ended our part already
+    if (msg.answered && (card.answered || card.state === "talking")) setCardState(card, "wrapup");
+    else setCardState(card, "missed");
+    refresh();
   });
-  on("wrapup.started", (msg) => { if (wrapping === msg.call_id) callStatus.textContent = "Wrap-up: at most " + msg.seconds + " s before the next call."; });
+  on("wrapup.started", (msg) => {
+    const card = cards.get(msg.call_id);
+    if (card && card.state !== "done") setCardState(card, "wrapup");
+  });
   on("agent.state", (msg) => {
-    // What the PBX reports, not what was clicked.
-    const a = msg.agent;
-    const label = $("state");
-    const paused = a.queues.filter((q) => q.paused);
-    let state = "ready";
-    let text = "Ready";
-    if (!a.queues.length) { state = "logged_out"; text = "Logged out"; }
-    else if (paused.length && paused[0].paused_reason === "wrap-up") { state = "wrapup"; text = "Wrap-up"; }
-    else if (paused.length) { state = "paused"; text = "Paused" + (paused[0].paused_reason ? ": " + paused[0].paused_reason : ""); }
-    label.dataset.state = state;
-    label.textContent = text;
-    $("my-queues").textContent = a.queues.map((q) => q.queue).join(", ");
+    row = msg.agent;
+    const wrap = row.wrap_up;
+    if (wrap && !cards.has(wrap.call_id)) {
+      const card = cardFor(wrap.call_id);
+      card.answered = true;
+      setCardState(card, "wrapup");
+    }
+    refresh();
   });
-  on("agent.gone", () => { $("state").dataset.state = "logged_out"; $("state").textContent = "Logged out"; });
+  on("agent.gone", () => { row = null; refresh(); });
+  on("agent.queues_restored", (msg) => {
+    const notice = $("state-notice");
+    notice.textContent = "The phone system restarted; you were put back in " + msg.queues.join(", ") + " as you were.";
+    notice.hidden = false;
+    announce(notice.textContent);
+  });
 
-  function beginWrapUp(callId) {
-    wrapping = callId;
-    wrapForm.hidden = false;
-    sessionStorage.setItem("notes:" + callId, notes.value);
-  }
-  wrapForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!wrapping) return;
-    const body = { disposition: $("disposition").value, notes: notes.value };
-    if (current && current.callId === wrapping && current.customerId) body.customer_id = current.customerId;
+  // The wrap-ups this agent still owes, from the database: after a reload or a restart.
+  async function loadOpenWrapUps() {
     try {
-      await api("POST", "/calls/" + encodeURIComponent(wrapping) + "/wrap-up", body);
-    } catch (error) { showError($("call-error"), error.message); return; }
-    sessionStorage.removeItem("notes:" + wrapping);
-    wrapping = null;
-    current = null;
-    notes.value = "";
-    wrapForm.hidden = true;
-    $("call-error").hidden = true;
-    setPanel("idle", "Wrapped up. No call.");
-  });
+      const open = await api("GET", "/calls/awaiting-wrap-up");
+      for (const call of open.calls.reverse()) {
+        if (cards.has(call.call_id)) continue;
+        const card = cardFor(call.call_id);
+        card.customerId = call.customer_id;
+        card.title = call.customer_name || call.caller || "Caller";
+        card.answered = true;
+        card.el.querySelector(".pop-title").textContent = card.title;
+        card.el.querySelector(".pop-queue").textContent = call.queue;
+        card.el.querySelector(".pop-number").textContent = call.caller;
+        card.el.querySelector(".pop-body").replaceChildren(el("p", "Ended " + localTime(call.ended_at) + " after " + mmss(call.talk_seconds) + ".", "muted"));
+        setCardState(card, "wrapup");
+      }
+    } catch (error) { /* the next connection tries again */ }
+  }
+  window.callcentre.onOpen(loadOpenWrapUps);
+
+  // ------------------------------------------------------------------ status lines
+
+  function pauseLabel(code) {
+    const option = [...$("pause-reason").options].find((o) => o.value === code);
+    return option ? option.dataset.label : code;
+  }
+
+  function statusText() {
+    if (!row) return "Logged out";
+    const status = row.status;
+    if (status === "paused") {
+      const reasons = row.queues.filter((q) => q.paused).map((q) => pauseLabel(q.paused_reason));
+      return "Paused" + (reasons.length && reasons[0] ? ": " + reasons[0] : "");
+    }
+    return STATUS[status] || status;
+  }
+
+  function refresh() {
+    const label = $("state");
+    const status = row ? row.status : "logged_out";
+    const text = statusText();
+    if (label.textContent !== text) announce("My state: " + text);
+    label.dataset.state = status;
+    label.textContent = text;
+    const queues = row ? row.queues.map((q) => q.queue) : [];
+    $("queues-line").hidden = !queues.length;
+    $("my-queues").textContent = queues.join(", ");
+    const call = liveCard();
+    const talking = status === "talking" && call && call.state === "talking";
+    if (talking && $("call-controls").hidden) loadTransferTargets();
+    $("call-controls").hidden = !talking;
+    $("consult-controls").hidden = !(talking && consulting);
+    panel.dataset.state = call ? call.state : status;
+    let line = "No call.";
+    if (call) line = { ringing: "Ringing: ", dialling: "Calling: ", talking: "Talking with " }[call.state] + call.title;
+    else if (status === "wrap_up") line = "Wrap-up: write the disposition for your last call.";
+    callStatus.textContent = line;
+    tick();
+  }
+
+  // Clocks only update labels: nothing waits on them, so a throttled hidden tab loses nothing.
+  function tick() {
+    const clock = $("state-clock");
+    if (row && row.status === "wrap_up" && row.wrap_up) clock.textContent = mmss(row.wrap_up.until - now()) + " left before the next call";
+    else if (row && row.status_since) clock.textContent = "for " + mmss(now() - row.status_since);
+    else clock.textContent = "";
+    for (const card of cards.values()) {
+      const label = card.el.querySelector(".pop-clock");
+      label.textContent = (card.state === "talking" || card.state === "ringing") ? mmss(now() - card.since) : "";
+    }
+  }
+  setInterval(tick, 1000);
+
+  // ------------------------------------------------------------------ the agent's buttons
+
+  // Who a call can go to, with each colleague's status now: no free-text number to mistype.
+  async function loadTransferTargets() {
+    const select = $("transfer-target");
+    try {
+      const targets = await api("GET", "/calls/transfer-targets");
+      const keep = select.value;
+      select.replaceChildren(el("option", "Choose a colleague or a queue…"));
+      select.firstChild.value = "";
+      for (const a of targets.agents) {
+        const option = el("option", a.name + " (" + a.extension + ") · " + (STATUS[a.status] || a.status));
+        option.value = a.extension;
+        select.append(option);
+      }
+      for (const q of targets.queues) {
+        const option = el("option", "Queue " + q.queue + " (" + q.number + ")");
+        option.value = q.number;
+        select.append(option);
+      }
+      select.value = keep;
+    } catch (error) { showError($("call-error"), error.message); }
+  }
 
   async function dial(number, customerId) {
     $("call-error").hidden = true;
     try {
       const placed = await api("POST", "/calls/dial", customerId ? { number, customer_id: customerId } : { number });
-      current = { callId: placed.call_id, customerId: customerId || null, since: Date.now() / 1000 };
-      setPanel("dialling", "Calling " + placed.number + ": your phone rings first.");
+      const card = cardFor(placed.call_id);
+      card.customerId = customerId || null;
+      card.title = placed.card ? placed.card.name : placed.number;
+      card.el.querySelector(".pop-title").textContent = card.title;
+      card.el.querySelector(".pop-number").textContent = placed.number;
+      if (placed.card) renderCard(card.el.querySelector(".pop-body"), placed.card);
+      setCardState(card, "dialling");
+      refresh();
     } catch (error) { showError($("call-error"), error.message); }
   }
   async function control(path, body, after) {
     $("call-error").hidden = true;
     try { await api("POST", path, body); if (after) after(); } catch (error) { showError($("call-error"), error.message); }
   }
-  $("dial").addEventListener("click", () => dial($("dial-number").value));
-  $("hang-up").addEventListener("click", () => control("/calls/current/hangup"));
-  $("transfer-blind").addEventListener("click", () => control("/calls/current/transfer", { kind: "blind", target: $("transfer-target").value }));
-  $("transfer-consult").addEventListener("click", () => control("/calls/current/transfer", { kind: "attended", target: $("transfer-target").value }, () => {
-    $("transfer-complete").hidden = false; $("transfer-cancel").hidden = false;
-  }));
-  const consultDone = () => { $("transfer-complete").hidden = true; $("transfer-cancel").hidden = true; };
+  $("dial-form").addEventListener("submit", (event) => { event.preventDefault(); dial($("dial-number").value); });
+  const hangUp = () => control("/calls/current/hangup");
+  $("hang-up").addEventListener("click", hangUp);
+  function transferTarget() {
+    const target = $("transfer-target").value;
+    if (!target) showError($("call-error"), "Choose who to transfer the call to.");
+    return target;
+  }
+  $("transfer-blind").addEventListener("click", () => { const target = transferTarget(); if (target) control("/calls/current/transfer", { kind: "blind", target }); });
+  $("transfer-consult").addEventListener("click", () => { const target = transferTarget(); if (target) control("/calls/current/transfer", { kind: "attended", target }, () => { consulting = true; refresh(); }); });
+  const consultDone = () => { consulting = false; refresh(); };
   $("transfer-complete").addEventListener("click", () => control("/calls/current/transfer/complete", undefined, consultDone));
   $("transfer-cancel").addEventListener("click", () => control("/calls/current/transfer/cancel", undefined, consultDone));
 
@@ -236,7 +434,22 @@
     try { await api("POST", "/agent/state", reason ? { state, reason } : { state }); }
     catch (error) { showError($("state-error"), error.message || "The PBX did not answer."); }
   }
+  const pauseReason = $("pause-reason");
+  const remembered = localStorage.getItem("pause-reason");
+  if (remembered && [...pauseReason.options].some((o) => o.value === remembered)) pauseReason.value = remembered;
+  pauseReason.addEventListener("change", () => localStorage.setItem("pause-reason", pauseReason.value));
   $("go-ready").addEventListener("click", () => setState("ready"));
-  $("go-pause").addEventListener("click", () => setState("paused", $("pause-reason").value));
+  $("go-pause").addEventListener("click", () => setState("paused", pauseReason.value));
   $("go-out").addEventListener("click", () => setState("logged_out"));
+
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey) return;
+    const key = event.key.toLowerCase();
+    if (key === "r") setState("ready");
+    else if (key === "p") setState("paused", pauseReason.value);
+    else if (key === "h" && !$("call-controls").hidden) hangUp();
+    else if (key === "c") { const card = liveCard() || cards.values().next().value; if (card) card.el.focus(); }
+    else return;
+    event.preventDefault();
+  });
 })();

@@ -5,7 +5,9 @@
   const path = document.body.dataset.ws;
   if (!path) return;
   const reasons = new Set(["replaced", "expired", "logout", "disabled", "password_reset"]);
+  let skew = 0; // server time minus this PC's, from the hello of the last connection
   const handlers = {
+    "hello": (msg) => { if (typeof msg.now === "number") skew = msg.now - Date.now() / 1000; },
     "session.ended": (msg) => {
       stopped = true;
       const reason = reasons.has(msg.reason) ? msg.reason : "expired";
@@ -13,19 +15,31 @@
     },
   };
   let socket = null, delay = 500, stopped = false, lastActivity = 0, reported = 0;
-  window.callcentre = { on: (type, fn) => { handlers[type] = fn; }, send: (m) => socket && socket.readyState === 1 && socket.send(JSON.stringify(m)) };
+  const opened = []; // called on every (re)connection: pages catch up on what they missed
+  window.callcentre = {
+    on: (type, fn) => { handlers[type] = fn; },
+    onOpen: (fn) => { opened.push(fn); },
+    now: () => Date.now() / 1000 + skew, // seconds, on the server's clock
+    send: (m) => socket && socket.readyState === 1 && socket.send(JSON.stringify(m)),
+  };
+  // Said on the page, not only in an attribute: an agent must know pops may not arrive.
+  function live(yes) {
+    document.body.dataset.live = yes ? "yes" : "no";
+    const banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = yes;
+  }
 
   function connect() {
     const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
     socket = new WebSocket(url);
-    socket.onopen = () => { delay = 500; document.body.dataset.live = "yes"; };
+    socket.onopen = () => { delay = 500; live(true); for (const fn of opened) fn(); };
     socket.onmessage = (event) => {
       let msg; try { msg = JSON.parse(event.data); } catch (e) { return; }
       const fn = handlers[msg.type]; if (fn) fn(msg);
     };
     socket.onclose = (event) => {
-      document.body.dataset.live = "no";
       if (stopped) return;
+      live(false);
       if (event.code === 1008) { window.location.assign("/login?reason=expired"); return; }
       setTimeout(connect, delay + Math.random() * delay / 2);
       delay = Math.min(delay * 2, 10000);

@@ -1,33 +1,58 @@
 // Supervisor board: one row per agent, replaced whenever the agent's state changes (pushed
-// over the websocket; nothing polls). Values are set as text, never as HTML.
+// over the websocket; nothing polls). Values are set as text, never as HTML. Names, labels and
+// mm:ss, not interfaces, codes and epoch seconds.
 (function () {
   "use strict";
   const body = document.querySelector("#agents tbody");
-  const rows = new Map();
-  function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+  const rows = new Map(); // interface -> {tr, agent}
+  const labels = new Map([...document.querySelectorAll("#pause-labels li")].map((li) => [li.dataset.code, li.textContent]));
+  const STATUS = { ready: "Ready", paused: "Paused", wrap_up: "Wrap-up", dialling: "Calling",
+                   ringing: "Ringing", talking: "Talking", logged_out: "Logged out" };
+
+  function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
+  function mmss(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const m = Math.floor(s / 60);
+    return (m < 10 ? "0" : "") + m + ":" + String(s % 60).padStart(2, "0");
+  }
+  function statusOf(a) {
+    if (a.status === "paused") {
+      const reason = (a.queues.find((q) => q.paused) || {}).paused_reason || "";
+      return "Paused" + (reason ? ": " + (labels.get(reason) || reason) : "");
+    }
+    return STATUS[a.status] || a.status;
+  }
+  function since(a) { return a.status === "paused" && a.paused_since ? a.paused_since : a.status_since; }
+
   window.callcentre.on("agent.state", (msg) => {
     const a = msg.agent;
-    const queues = a.queues.map((q) => q.paused ? q.queue + " (paused" + (q.paused_reason ? ": " + q.paused_reason : "") + ")" : q.queue).join(", ");
-    const row = document.createElement("tr");
-    row.dataset.interface = a.interface;
-    row.dataset.activity = a.activity;
-    const since = a.paused_since ? new Date(a.paused_since * 1000).toLocaleTimeString() : "";
-    row.append(cell(a.member_name || a.interface), cell(a.interface), cell(a.activity),
-               cell(a.device_state), cell(queues), cell(since), cell(a.linked_id));
+    const tr = document.createElement("tr");
+    tr.dataset.interface = a.interface;
+    tr.dataset.status = a.status;
+    if (a.over_limit) { tr.dataset.overLimit = "yes"; tr.title = "Paused longer than this reason allows"; }
+    const queues = a.queues.map((q) => q.queue).join(", ");
+    const call = a.call ? (a.call.caller || "outbound call") + (a.call.queue ? " · " + a.call.queue : "") : "";
+    const status = cell(statusOf(a) + (a.over_limit ? " (over its limit)" : ""));
+    tr.append(cell(a.member_name || "Extension " + a.extension), status, cell(mmss(window.callcentre.now() - since(a)), "clock"), cell(queues), cell(call));
     const old = rows.get(a.interface);
-    // A pause already flagged stays flagged until the agent is no longer paused.
-    if (old && old.dataset.overLimit === "yes" && a.paused_since) row.dataset.overLimit = "yes";
-    if (old) old.replaceWith(row); else body.append(row);
-    rows.set(a.interface, row);
+    if (old) old.tr.replaceWith(tr); else body.append(tr);
+    rows.set(a.interface, { tr, agent: a });
   });
   window.callcentre.on("agent.pause_exceeded", (msg) => {
     const row = rows.get(msg.interface);
     if (!row) return;
-    row.dataset.overLimit = "yes";
-    row.title = msg.reason + ": paused " + Math.round(msg.paused_seconds / 60) + " min, limit " + Math.round(msg.limit_seconds / 60) + " min";
+    row.agent.over_limit = true;
+    row.tr.dataset.overLimit = "yes";
+    row.tr.children[1].textContent = statusOf(row.agent) + " (over its limit)";
+    const name = row.agent.member_name || msg.interface;
+    document.getElementById("board-announce").textContent = name + " is paused longer than " + Math.round(msg.limit_seconds / 60) + " min allowed.";
   });
   window.callcentre.on("agent.gone", (msg) => {
     const old = rows.get(msg.interface);
-    if (old) { old.remove(); rows.delete(msg.interface); }
+    if (old) { old.tr.remove(); rows.delete(msg.interface); }
   });
+  // The clocks only update labels; nothing waits on them.
+  setInterval(() => {
+    for (const { tr, agent } of rows.values()) tr.querySelector(".clock").textContent = mmss(window.callcentre.now() - since(agent));
+  }, 1000);
 })();

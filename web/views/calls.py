@@ -4,15 +4,17 @@ calls the desk (desk.commands), which acts on the caller's own phone and call on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
+from crm_core.call_records import awaiting_disposition
 from crm_core.interactions import NOTES_LIMIT, WrapUp, interaction_json
 from crm_core.schemas import Input
 from web.api.registry import ApiRoutes
-from web.appkeys import desk_key
+from web.appkeys import clock_key, db_key, desk_key
 from web.principal import actor, require_principal
 
 # What a transfer may dial: an extension or a DID of the `transfer` context, nothing else.
@@ -48,8 +50,9 @@ class TransferInput(Input):
     tag="calls",
 )
 async def dial(request: web.Request, data: DialInput) -> object:
+    who = require_principal(request)
     return await request.app[desk_key].dial(
-        require_principal(request).user_id, data.number, data.customer_id
+        who.user_id, data.number, data.customer_id, permissions=who.permissions
     )
 
 
@@ -98,6 +101,35 @@ async def complete_transfer(request: web.Request) -> object:
 )
 async def cancel_transfer(request: web.Request) -> object:
     return await request.app[desk_key].cancel_transfer(require_principal(request).user_id)
+
+
+@api.route(
+    "GET",
+    "/calls/transfer-targets",
+    summary="Colleagues (with their status now) and queues a call can be transferred to",
+    access="calls.handle",
+    tag="calls",
+)
+async def transfer_targets(request: web.Request) -> object:
+    return await request.app[desk_key].transfer_targets(require_principal(request).user_id)
+
+
+# How far back a desk looks for calls still waiting for their disposition: one shift.
+OPEN_WRAP_UPS = timedelta(hours=12)
+
+
+@api.route(
+    "GET",
+    "/calls/awaiting-wrap-up",
+    summary="My answered calls of this shift that still have no disposition",
+    access="calls.handle",
+    tag="calls",
+)
+async def awaiting_wrap_up(request: web.Request) -> object:
+    since = request.app[clock_key]() - OPEN_WRAP_UPS
+    async with request.app[db_key]() as db:
+        calls = await awaiting_disposition(db, require_principal(request).user_id, since=since)
+    return {"calls": calls}
 
 
 @api.route(

@@ -38,7 +38,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         permissions=who.permissions,
     )
     hub.attach(conn)
-    hub.send(conn, {"type": "hello", "user": who.username})
+    # The server's time: the page's clocks count from the server's stamps, not the PC's.
+    now = request.app[clock_key]().timestamp()
+    hub.send(conn, {"type": "hello", "user": who.username, "now": now})
     await hub.ask_for_pending(conn)
     try:
         async for msg in ws:
@@ -57,7 +59,7 @@ async def _on_message(request: web.Request, conn: Connection, data: str) -> None
     try:
         message = json.loads(data)
         kind = message.get("type") if isinstance(message, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder goes
         kind = None
     if kind == "ping":
         request.app[hub_key].send(conn, {"type": "pong"})
