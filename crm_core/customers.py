@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit
@@ -103,6 +103,24 @@ class CustomerService:
             NumberMatch(*row)
             for row in await self.session.execute(NUMBER_MATCHES, {"e164": e164, "limit": limit})
         ]
+
+    async def search(self, query: str, *, limit: int = 50, offset: int = 0) -> list[Customer]:
+        """Customers whose name starts with ``query`` (any case), who own it as a number (in
+        any form), or whose account number it is; by name. Empty: everyone, by name."""
+        text = query.strip()
+        wanted = select(Customer).order_by(Customer.name, Customer.id)
+        number = normalise(text, self.region) if text else None
+        if number is not None and number.usable and any(c.isdigit() for c in text[:3]):
+            owners = select(PhoneNumber.customer_id).where(PhoneNumber.e164 == number.e164)
+            wanted = wanted.where(Customer.id.in_(owners) | (Customer.account_number == text))
+        elif text:
+            # A prefix, any case; LIKE's own wildcards in the query are taken literally.
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            wanted = wanted.where(
+                func.lower(Customer.name).like(escaped + "%", escape="\\")
+                | (Customer.account_number == text)
+            )
+        return list(await self.session.scalars(wanted.limit(limit).offset(offset)))
 
     async def find_by_account(self, account_number: str) -> Customer | None:
         return await self.session.scalar(

@@ -9,7 +9,7 @@ I/O; the runtime applies every event to it before any consumer sees that event."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -291,6 +291,16 @@ class AgentBoard:
         if agent.call is not None and agent.call.device_channel == device_channel:
             agent.call = replace(agent.call, pop=pop)
         return True
+
+    def update_pops(self, call_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Change the pops kept for a call (ringing offers and the call itself)."""
+        for agent in self._agents.values():
+            for device, offer in list(agent.offers.items()):
+                if offer.linked_id == call_id and offer.pop is not None:
+                    agent.offers[device] = replace(offer, pop=change(offer.pop))
+            call = agent.call
+            if call is not None and call.linked_id == call_id and call.pop is not None:
+                agent.call = replace(call, pop=change(call.pop))
 
     def begin_wrap_up(self, interface: str, call_id: str, now: float, seconds: float) -> None:
         interface = member_key(interface)  # the phone, whatever options it was named with

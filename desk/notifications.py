@@ -39,6 +39,7 @@ SESSIONS_ENDED = "sessions.ended"
 PERMISSIONS_CHANGED = "permissions.changed"
 COMMANDS = "desk.commands"
 COMMAND_REPLIES = "desk.command_replies"
+CUSTOMER_LINKED = "desk.customer_linked"
 ORIGIN = "_origin"  # on the bus: the publishing notifier, which has delivered it already
 
 # ---------------------------------------------------------------- browser messages
@@ -133,6 +134,15 @@ class AgentRow(BrowserMessage):
 
     type: ClassVar[str] = "agent.state"
     agent: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCustomer(BrowserMessage):
+    """The caller was saved as a customer during the call: the call's card shows them now."""
+
+    type: ClassVar[str] = "call.customer"
+    call_id: str
+    card: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,6 +249,16 @@ class PermissionsChanged(Notification):
 
     channel: ClassVar[str] = PERMISSIONS_CHANGED
     user_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerLinked(Notification):
+    """A caller was saved as a customer during their call: the pops kept for that call (sent
+    again to tabs that connect) show the customer from now on."""
+
+    channel: ClassVar[str] = CUSTOMER_LINKED
+    call_id: str
+    card: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

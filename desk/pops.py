@@ -7,6 +7,8 @@ rings gets the pop again."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
 from crm_core.cards import CallerLookups
@@ -43,6 +45,7 @@ class PopPipeline:
 
     async def start(self) -> None:
         await self.notifier.subscribe(note.AgentTabOpened, self._on_tab_opened)
+        await self.notifier.subscribe(note.CustomerLinked, self._on_customer_linked)
 
     async def handle(self, event: DomainEvent) -> None:
         if isinstance(event, CallOffered):
@@ -148,6 +151,13 @@ class PopPipeline:
                     pop=call.pop,
                 )
                 self._to_tab(message.user_id, current.as_json())
+
+    def _on_customer_linked(self, message: note.CustomerLinked) -> None:
+        def with_customer(pop: dict[str, Any]) -> dict[str, Any]:
+            lookup = {**pop["lookup"], "kind": "customer", "matched_by": "call"}
+            return {**pop, "lookup": {**lookup, "cards": [message.card]}}
+
+        self.board.update_pops(message.call_id, with_customer)
 
     def _to_tab(self, user_id: int, message: dict) -> None:
         self.notifier.publish_soon(note.ToAgent(user_id=user_id, message=message))

@@ -59,6 +59,7 @@ from web.views import (
     docs,
     health,
     home,
+    pbx_link,
     supervisor,
     ws,
 )
@@ -107,7 +108,7 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
-    for module in (auth, home, admin, agent, customers, supervisor, docs, health, ws):
+    for module in (auth, home, admin, agent, customers, supervisor, pbx_link, docs, health, ws):
         app.router.add_routes(module.routes)
     api = app[api_key] = Api(endpoints.api, agent.api, calls.api, customers.api)
     api.add_to(app)

@@ -25,12 +25,14 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem(
         "Agent desktop", "/agent", "calls.handle", "Go ready, take calls with the caller on screen"
     ),
+    MenuItem("Customers", "/customers", "customers.read", "Find a customer, see their history"),
     MenuItem(
         "Agents live",
         "/supervisor",
         "campaigns.monitor",
         "Every agent's state and call, as it changes",
     ),
+    MenuItem("PBX link", "/pbx", "pbx.monitor", "The AMI link, its calls and its workers"),
     MenuItem("Users", "/admin/users", "users.admin", "Create, disable and edit users"),
     MenuItem("Roles", "/admin/roles", "roles.admin", "Which role may do what"),
     MenuItem(

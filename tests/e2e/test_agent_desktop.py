@@ -191,3 +191,22 @@ async def test_the_page_says_when_its_live_connection_is_down(browser, server, b
     down = False
     await expect(banner).to_be_hidden(timeout=15_000)
     await expect(page.locator("#state")).to_have_text("Ready")
+
+
+async def test_a_new_caller_saved_as_a_customer_shows_on_the_call_and_is_confirmed(
+    browser, server, base_url
+):
+    app = server.app
+    page = await _ready_agent_page(browser, app, base_url)
+    _call_in(app, "+15552220001", "Unknown")
+    card = page.locator(".pop")
+    await expect(card.locator(".pop-title")).to_have_text("New caller", timeout=10_000)
+    async with page.context.expect_page() as opened:
+        await card.get_by_role("link", name=re.compile("New customer with")).click()
+    form = await opened.value
+    await form.fill("input[name=name]", "Fresh Customer")
+    await form.click("#customer-form button[type=submit]")
+    await expect(form.locator(".alert.notice")).to_have_text(re.compile("Customer saved."))
+    await expect(card.locator(".pop-title")).to_have_text("Fresh Customer", timeout=5000)
+    await page.reload()  # the call comes back with the customer, not as a new caller
+    await expect(page.locator(".pop .pop-title")).to_have_text("Fresh Customer", timeout=5000)

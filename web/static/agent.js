@@ -229,6 +229,7 @@
 
   const on = window.callcentre.on;
   on("call.offered", (msg) => {
+    if (msg.again && cards.has(msg.call_id)) return; // for another tab of ours: this one has it
     const card = cardFor(msg.call_id);
     card.devices.add(msg.device_channel);
     if (card.state !== "talking") {
@@ -290,6 +291,17 @@
       card.answered = true;
       setCardState(card, "wrapup");
     }
+    refresh();
+  });
+  on("call.customer", (msg) => {
+    // Saved as a customer from this call's card (in another tab): the card shows them now.
+    const card = cards.get(msg.call_id);
+    if (!card) return;
+    card.customerId = msg.card.id;
+    card.title = msg.card.name;
+    card.el.querySelector(".pop-title").textContent = msg.card.name;
+    renderCard(card.el.querySelector(".pop-body"), msg.card);
+    announce(msg.card.name + " saved as a customer.");
     refresh();
   });
   on("agent.gone", () => { row = null; refresh(); });

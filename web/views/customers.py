@@ -16,9 +16,10 @@ from crm_core.interactions import customer_history, interaction_json, link_call
 from crm_core.models import CallRecord
 from crm_core.schemas import CustomerCreate
 from crm_core.uow import UnitOfWork
+from desk import notifications as note
 from web.access import requires
 from web.api.registry import ApiRoutes
-from web.appkeys import clock_key, db_key, settings_key
+from web.appkeys import clock_key, db_key, notifier_key, settings_key
 from web.inputs import BadInput, form_problem, form_values, read_form, validate
 from web.principal import actor, require_principal
 from web.render import render
@@ -52,6 +53,11 @@ async def create_customer(request: web.Request, data: CustomerForCall) -> dict[s
         await uow.commit()
         card = await customer_card(db, customer.id)
     assert card is not None
+    if data.call_id:  # the agent's desk shows the new customer on that call's card
+        notifier = request.app[notifier_key]
+        await notifier.publish(note.CustomerLinked(call_id=data.call_id, card=card))
+        message = note.CallCustomer(call_id=data.call_id, card=card)
+        await notifier.publish(note.ToAgent.of(who.user_id, message))
     return card
 
 
@@ -80,6 +86,32 @@ async def _customer_view(request: web.Request, customer_id: int) -> dict[str, An
             for c in calls
         ]
     return {"card": card, "history": history, "calls": call_rows}
+
+
+PAGE_SIZE = 50
+
+
+@routes.get("/customers")
+@requires("customers.read")
+async def customers_page(request: web.Request) -> web.Response:
+    """Find a customer by the start of their name, a number in any form, or an account."""
+    query = request.query.get("q", "")[:100]
+    page = request.query.get("page", "1")
+    number = int(page) if page.isdigit() and 0 < len(page) < 6 else 1
+    settings = request.app[settings_key]
+    async with request.app[db_key]() as db:
+        service = CustomerService(db, clock=request.app[clock_key], region=settings.default_region)
+        found = await service.search(query, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+    return render(
+        request,
+        "customers.html",
+        {
+            "query": query,
+            "customers": found[:PAGE_SIZE],
+            "page": number,
+            "more": len(found) > PAGE_SIZE,
+        },
+    )
 
 
 @routes.get("/customers/new")
@@ -122,7 +154,7 @@ async def new_customer_submit(request: web.Request) -> web.Response:
 async def customer_page(request: web.Request) -> web.Response:
     # A missing customer is a NotFound: the middleware shows the error page.
     view = await _customer_view(request, _customer_id(request))
-    return render(request, "customer.html", view)
+    return render(request, "customer.html", {**view, "saved": request.query.get("saved") == "1"})
 
 
 @api.route(
