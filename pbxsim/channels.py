@@ -93,11 +93,13 @@ class Channel:
         "caller_name",
         "caller_num",
         "caller_pres",
+        "chan_vars",
         "connected_name",
         "connected_num",
         "context",
         "created_at",
         "device",
+        "dtmf",
         "exten",
         "hangup_cause",
         "hangup_hook",
@@ -143,6 +145,8 @@ class Channel:
         self.connected_name = ""
         self.language = "en"
         self.account_code = ""
+        self.dtmf = ""  # what the caller will key in when the dialplan reads digits
+        self.chan_vars: tuple[str, ...] = ()  # manager.conf channelvars (Pbx.channel_vars)
         self.context = context
         self.exten = exten
         self.priority = 1
@@ -217,6 +221,10 @@ class Channel:
             (f"{prefix}Priority", str(self.priority)),
             (f"{prefix}Uniqueid", self.uniqueid),
             (f"{prefix}Linkedid", self.linkedid),
+            *(
+                (f"{prefix}ChanVariable", f"{name}={self.variables.get(name, '')}")
+                for name in self.chan_vars
+            ),
         ]
 
     def snap(self, prefix: str = "") -> Snapshot:
@@ -236,6 +244,7 @@ class Channel:
             self.name,
             self.uniqueid,
             self.language,
+            tuple(self.variables.get(name, "") for name in self.chan_vars),
         )
         cached = self._snaps.get(prefix)
         if cached is not None and cached[0] == key:

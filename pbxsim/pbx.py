@@ -79,6 +79,9 @@ class Pbx:
         self.hangup_hooks: list[Callable[[Channel], None]] = []
         self.processed_calls = 0
         self.dialplan_events = True  # Newexten/VarSet chatter (class dialplan)
+        # manager.conf channelvars: these variables ride on every channel block of an event
+        # as ChanVariable: NAME=value (how a client sees IVR results without class dialplan).
+        self.channel_vars: tuple[str, ...] = ()
         self._ids = random.Random(f"ids:{id_seed}")  # for bridge ids: never shared with behaviour
         self._uniqueid_counter = 0
         self._name_counter = 0
@@ -147,6 +150,7 @@ class Pbx:
             exten=exten,
             created_at=self.clock.now(),
         )
+        channel.chan_vars = self.channel_vars
         self.channels[name] = channel
         return channel
 

@@ -142,11 +142,18 @@ class Simulator:
         return originate(self.runtime, request)
 
     def inbound_call(
-        self, did: str, caller_id: CallerId, *, patience: float, queue: str | None = None
+        self,
+        did: str,
+        caller_id: CallerId,
+        *,
+        patience: float,
+        queue: str | None = None,
+        keys: str = "",
     ) -> bool:
         """A call arriving from the public network to ``did``; False if the trunk is full.
 
-        The caller hangs up if no agent answers within ``patience`` seconds."""
+        The caller hangs up if no agent answers within ``patience`` seconds; ``keys``: what
+        they key in at the IVR (pjsip mode: the account number prompt)."""
         if queue is not None:
             self.runtime.did_routes.setdefault(did, queue)
         trunk = self.trunks.default
@@ -179,6 +186,7 @@ class Simulator:
             exten=did,
         )
         channel.trunk = trunk
+        channel.dtmf = keys
         channel.caller_num, channel.caller_name = caller_id.number, caller_id.name
         channel.connected_num, channel.connected_name = did, ""
         pbx.announce(channel)

@@ -22,6 +22,11 @@ def sip_dialplan(trunk: str) -> Dialplan:
         a.set("TARGETQ", queue)
         a.exec_if(a.var("QTIMEOUT") == "", "QTIMEOUT", "300")
         yield from a.answer(settle=0.0)
+        if channel.dtmf:
+            # The IVR, as config/asterisk/extensions.conf has it: Read(CC_ACCOUNT) and then
+            # FILTER(0-9): only the digits a caller keys in survive.
+            yield from a.wait(0.5)
+            a.set("CC_ACCOUNT", "".join(c for c in channel.dtmf if c.isdigit()))
         # t: the agent may transfer the caller (features.conf), as in config/asterisk.
         status = yield from a.queue(a.var("TARGETQ"), float(a.var("QTIMEOUT")), options="tr")
         a.noop(f"Queue result {status}")

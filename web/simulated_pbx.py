@@ -66,4 +66,6 @@ async def start_simulator(settings: Settings) -> RunningSimulator:
         mode="pjsip",
         config_files={QUEUES_FILE: OUR_QUEUES_CONF.read_text(), TRUNKS_FILE: TRUNKS_CONF},
     )
+    # As config/asterisk/manager.conf's channelvars: the IVR's results ride on channel events.
+    simulator.pbx.channel_vars = tuple(settings.ami_call_variables)
     return RunningSimulator(simulator, host, simulator.port, settings.ami_username, secret)

@@ -34,6 +34,13 @@ _DIAL_OUTCOMES: Final[dict[str, Outcome]] = {
     "CONGESTION": Outcome.CONGESTION,
     "CHANUNAVAIL": Outcome.FAILED,
 }
+# The Q.850 cause a refused customer leg stands for, when its own Hangup never came (the
+# trunk refused it before a channel was up) or came after the agent's plain clearing.
+_DIAL_CAUSES: Final[dict[Outcome, tuple[int, str]]] = {
+    Outcome.BUSY: (17, "User busy"),
+    Outcome.NO_ANSWER: (19, "User alerting, no answer"),
+    Outcome.CONGESTION: (34, "Circuit/channel congestion"),
+}
 # OriginateResponse Reason: the AST_CONTROL_* frame that ended the attempt.
 _ORIGINATE_REASONS: Final[dict[int, tuple[str, Outcome]]] = {
     0: ("failed (no such channel or technology)", Outcome.FAILED),
@@ -105,10 +112,14 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
     offered_at = call.start()
     answered_at = call.answered_at
     waited_until = answered_at if answered_at is not None else at
+    outcome = _outcome(call, resynced=resynced)
+    cause, cause_text = call.hangup_cause, call.hangup_cause_text
+    if outcome in _DIAL_CAUSES and cause in (0, 16):  # normal clearing: the agent's leg spoke
+        cause, cause_text = _DIAL_CAUSES[outcome]
     return CallEnded(
         linked_id=call.linked_id,
         direction=call.direction,
-        outcome=_outcome(call, resynced=resynced),
+        outcome=outcome,
         caller_number=call.caller_number,
         customer_number=call.customer_number(),
         queue=call.queue,
@@ -118,8 +129,8 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
         ended_at=at,
         wait_seconds=max(0.0, waited_until - offered_at),
         talk_seconds=max(0.0, at - answered_at) if answered_at is not None else 0.0,
-        hangup_cause=call.hangup_cause,
-        hangup_cause_text=call.hangup_cause_text,
+        hangup_cause=cause,
+        hangup_cause_text=cause_text,
         tags=call.tags,
         estimated=resynced,
     )

@@ -305,7 +305,10 @@ class CallTracker:
         call = channel.call
         self._unregister_channel(channel)  # a replayed Hangup then finds no channel
         cause = _int(get("Cause"))
-        if cause and not call.hangup_cause:
+        dial = call.dials.get(channel.uniqueid)
+        # The customer's leg says why the call ended (busy, congestion): the agent's own leg
+        # ends after it with a plain clearing cause.
+        if cause and (not call.hangup_cause or (dial is not None and dial.party is Party.CUSTOMER)):
             call.hangup_cause = cause
             call.hangup_cause_text = get("Cause-txt") or ""
         events: list[CallEvent] = []

@@ -1185,3 +1185,29 @@ def test_a_listing_asked_for_before_a_call_began_does_not_end_that_call() -> Non
     assert tracker.reconcile([], asked_at) == []
     assert tracker.tracked_call_count == 1
     assert of_type(tracker.reconcile([], until_called[-1].at + 1.0), CallEnded)
+
+
+@pytest.mark.parametrize(
+    ("status", "agent_cause", "customer_cause", "expected"),
+    [
+        ("BUSY", 16, None, (Outcome.BUSY, 17)),  # the trunk refused before a channel was up
+        ("CONGESTION", 16, None, (Outcome.CONGESTION, 34)),
+        ("BUSY", 16, 17, (Outcome.BUSY, 17)),  # the customer's leg said it: kept
+        ("BUSY", 21, None, (Outcome.BUSY, 21)),  # not a plain clearing: kept as Asterisk said
+    ],
+)
+def test_a_refused_customer_leg_gives_the_records_cause_not_the_agents_clearing(
+    status, agent_cause, customer_cause, expected
+):
+    from cti.calls.model import _Call, _Dial
+    from cti.calls.outcomes import _ended
+    from cti.events import Direction, Party
+
+    call = _Call("1.1", 10.0)
+    call.direction = Direction.CLICK_TO_CALL
+    dial = _Dial("1.2", "+15557770001@trunk", Party.CUSTOMER)
+    dial.status = status
+    call.dials["1.2"] = dial
+    call.hangup_cause = customer_cause or agent_cause
+    ended = _ended(call, 20.0, resynced=False)
+    assert (ended.outcome, ended.hangup_cause) == expected

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from crm_core.models import CallRecord
 from desk.outbox import Outbox
 from pbxsim import AgentProfile, CallerId
+from pbxsim.behaviour import RandomCustomers
 from pbxsim.scenarios import did_for
-from tests.conftest import _admin_sql, add_user
+from tests.conftest import _admin_sql, add_user, api_login
 from tests.support.waiting import until
 from tests.web.telephony import add_customer, agent_ready
 from web.appkeys import db_key, pbx_key, simulator_key
@@ -200,3 +201,29 @@ def _records_now(database_url: str) -> list[tuple]:
 
     with sqlite3.connect(database_url.split("///", 1)[1]) as db:
         return db.execute("SELECT linked_id FROM call_records").fetchall()
+
+
+@pytest.mark.parametrize(("outcome", "cause"), [("busy", 17), ("congestion", 34)])
+async def test_a_click_to_call_the_customer_refuses_keeps_the_customers_cause(
+    service, outcome, cause
+):
+    app = service.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    sim = app[simulator_key].simulator
+    weights = {"answer": 0.0, "busy": 0.0, "no_answer": 0.0, "machine": 0.0, "congestion": 0.0}
+    sim.behaviour.customers = RandomCustomers(**{**weights, outcome: 1.0})
+    token = await api_login(service, "ann")
+    placed = await service.post(
+        "/api/v1/calls/dial", headers={"X-CSRF-Token": token}, json={"number": "+15557770001"}
+    )
+    assert placed.status == 202, await placed.text()
+    call_id = (await placed.json())["call_id"]
+
+    async def written() -> bool:
+        async with app[db_key]() as db:
+            return await db.get(CallRecord, call_id) is not None
+
+    await until(written, timeout=15)
+    async with app[db_key]() as db:
+        record = await db.get(CallRecord, call_id)
+    assert (record.outcome, record.hangup_cause) == (outcome, cause)

@@ -9,8 +9,11 @@ import time
 
 import pytest
 
+from pbxsim import CallerId
+from pbxsim.scenarios import did_for
 from tests.conftest import add_user, same_origin, web_login
 from tests.web.telephony import add_customer, agent_ready, ring
+from web.appkeys import simulator_key
 
 
 async def next_of(ws, kind: str, timeout: float = 8.0) -> dict:
@@ -176,3 +179,52 @@ async def test_ring_all_pops_every_ringing_agent_and_withdraws_the_others_on_ans
     withdrawn = await next_of(ann, "call.withdrawn")
     assert withdrawn["device_channel"] == ann_pop["device_channel"]
     assert withdrawn["reason"] == "answered_elsewhere"
+
+
+async def _customer_with_account(app, name: str, account: str, number: str) -> int:
+    from crm_core.audit import SYSTEM
+    from crm_core.customers import CustomerService
+    from crm_core.schemas import CustomerCreate
+    from web.appkeys import clock_key, db_key
+
+    async with app[db_key]() as db:
+        made = await CustomerService(db, clock=app[clock_key], region="US").create(
+            CustomerCreate(name=name, account_number=account, numbers=[{"number": number}]),
+            SYSTEM,
+        )
+        await db.commit()
+        return made.id
+
+
+async def test_the_account_keyed_in_at_the_ivr_decides_the_pop_over_the_caller_id(
+    service, aiohttp_client
+):
+    """The simulator's IVR reads the digits as the shipped dialplan does (FILTER(0-9)): an
+    account of digits pops its customer whatever number calls; one with letters cannot be
+    keyed in, and the caller's number decides (here: nobody has it)."""
+    app = service.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    owner = await _customer_with_account(app, "Keyed Ltd", "204518", "+1 555 300 0001")
+    await _customer_with_account(app, "Letters Ltd", "AB-7", "+1 555 300 0002")
+    await web_login(service, "ann")
+    tab = await agent_tab(service, "ann")
+    await agent_ready(app, "1001")
+    sim = app[simulator_key].simulator
+    sim.inbound_call(
+        did_for(sim, "sales"), CallerId("+15559990000", "Someone"), patience=30, keys="204518"
+    )
+    pop = await next_of(tab, "call.offered")
+    assert pop["lookup"]["kind"] == "customer" and pop["lookup"]["matched_by"] == "account"
+    assert pop["lookup"]["cards"][0]["id"] == owner
+    await next_of(tab, "call.answered")  # Ann is busy: the next caller rings Bob
+
+    await add_user(app, "bob", "inbound_agent", extension="1002")
+    bob_client = await aiohttp_client(service.server)
+    await web_login(bob_client, "bob")
+    bob_tab = await agent_tab(bob_client, "bob")
+    await agent_ready(app, "1002")
+    sim.inbound_call(
+        did_for(sim, "sales"), CallerId("+15559990001", "Other"), patience=30, keys="AB-7"
+    )
+    second = await next_of(bob_tab, "call.offered", timeout=15)
+    assert second["lookup"]["kind"] == "new"  # "7" names no account; the number nobody
