@@ -210,4 +210,3 @@ async def test_a_new_caller_saved_as_a_customer_shows_on_the_call_and_is_confirm
     await expect(card.locator(".pop-title")).to_have_text("Fresh Customer", timeout=5000)
     await page.reload()  # the call comes back with the customer, not as a new caller
     await expect(page.locator(".pop .pop-title")).to_have_text("Fresh Customer", timeout=5000)
-
