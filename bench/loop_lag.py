@@ -10,7 +10,7 @@
 
     python -m bench.loop_lag [--rate 5000] [--seconds 20] [--only steady|burst]
         [--burst-calls 50] [--speed 20] [--profile FILE]
-        [--database-url postgresql+asyncpg://…] [--redis-url redis://…]
+        [--database-url postgresql+asyncpg://…] [--redis-url redis://…] [--no-pin]
 
 ``--profile FILE``: py-spy records the service during the burst (raw collapsed stacks, one
 line per stack, thread ids included); its sampling stalls the loop, so take the lag figures
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -31,13 +32,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.pop_latency import FIRST_EXTENSION, agent_socket, prepare, service_share
+from bench.pop_latency import (
+    DRIVER_CORE,
+    FIRST_EXTENSION,
+    SERVICE_CORE,
+    agent_socket,
+    prepare,
+    service_share,
+)
 from bench.servers import free_port
 from config.logs import configure_logging
 from config.settings import Settings
@@ -86,9 +94,10 @@ async def main(calls, speed, first):
 asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])))
 """
 SCRAPE_EVERY = 1.0  # seconds between scrapes during the burst (the gauge holds 15 s)
-OUR_CODE = ("web/", "desk/", "cti/", "crm_core/")
-WRAPPERS = ("web/cli.py", "desk/workers.py")  # on every stack: they say nothing
 BURST_TIMEOUT = 60.0  # real seconds to wait for the burst's calls to end
+# The profile's summary: our functions on the loop thread's stacks, but for those on all.
+OUR_CODE = ("web/", "desk/", "cti/", "crm_core/")
+WRAPPERS = ("web/cli.py", "desk/workers.py")
 
 
 async def sample_lag(seconds: float, interval: float = 0.005) -> list[float]:
@@ -178,8 +187,9 @@ def burst_max_ms(idle_end: Scrape, gauges: list[float], last: Scrape) -> tuple[f
 
 
 async def start_service(
-    url: str, redis_url: str, data_dir: Path, ami_port: int
-) -> tuple[Any, str, Any]:
+    url: str, redis_url: str, data_dir: Path, ami_port: int, pinned: bool, log: IO[bytes]
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`callcentre serve` in its own process; its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -197,22 +207,36 @@ async def start_service(
     }
     if redis_url:
         env["CALLCENTRE_REDIS_URL"] = redis_url
-    log = (data_dir / "service.log").open("wb")  # its loop.lagged lines, and what went wrong
+    taskset = ["taskset", "-c", str(SERVICE_CORE)] if pinned else []  # it execs: same pid
     service = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", "serve", env=env, stdout=log, stderr=log, cwd=str(ROOT)
+        *taskset,
+        *(sys.executable, "-m", "web.cli", "serve"),
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=str(ROOT),
     )
-    base = f"http://127.0.0.1:{port}"
+    return service, f"http://127.0.0.1:{port}"
+
+
+async def service_ready(base: str) -> None:
     async with aiohttp.ClientSession() as probe:
         for _ in range(300):
             try:
                 async with probe.get(f"{base}/readyz") as response:
                     body = await response.json()
                     if body.get("checks", {}).get("pbx", {}).get("connected"):
-                        return service, base, log
+                        return
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"the service did not connect to the simulator: see {log.name}")
+    raise RuntimeError("the service did not connect to the simulator: see its service.log")
+
+
+async def ended(process: asyncio.subprocess.Process, how: int = signal.SIGTERM) -> None:
+    if process.returncode is None:
+        process.send_signal(how)
+    await process.wait()
 
 
 async def start_profiler(pid: int, output: Path) -> asyncio.subprocess.Process:
@@ -227,13 +251,17 @@ async def start_profiler(pid: int, output: Path) -> asyncio.subprocess.Process:
 
 
 def profile_summary(path: Path, top: int = 15) -> dict[str, Any]:
-    """Shares of the service's event-loop thread's busy samples (py-spy leaves out the idle
-    ones) in which each of our functions was on the stack: what held the loop."""
-    busy, held = 0, dict[str, int]()
+    """Shares of the service's event-loop thread's busy samples in which each of our functions
+    was on the stack: what held the loop. py-spy leaves out the samples of a sleeping thread
+    but keeps a runnable one in the selector (woken, waiting for a core): counted apart."""
+    busy, selecting, held = 0, 0, dict[str, int]()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         if not frames[0].endswith("MainThread") or not count.isdigit():
+            continue
+        if "(selectors.py:" in frames[-1]:
+            selecting += int(count)
             continue
         busy += int(count)
         ours = {  # once per sample, whatever the recursion; "name (file)", lines dropped
@@ -248,6 +276,7 @@ def profile_summary(path: Path, top: int = 15) -> dict[str, Any]:
     return {
         "file": str(path),
         "loop_thread_busy_samples": busy,
+        "loop_thread_in_selector_samples": selecting,
         "share_of_busy_samples": {f: round(n / busy, 3) for f, n in ranked} if busy else {},
     }
 
@@ -260,65 +289,85 @@ async def burst(
     idle: float = WINDOW,
     database_url: str = "",
     redis_url: str = "",
+    pin: bool = True,
 ) -> dict[str, Any]:
     """``idle``: seconds of idle baseline; shorter than the gauge's window (the smoke test),
     the idle's maximum also holds what came before it (start-up, logins). Without
-    ``database_url``, a new SQLite database; without ``redis_url``, the in-process bus."""
+    ``database_url``, a new SQLite database; without ``redis_url``, the in-process bus.
+    ``pin`` (with two cores or more): the service on one core, the simulator and the agents'
+    browsers (this process) on another, as Asterisk and the browsers are not on the
+    service's machine; else the simulator at 20x takes the service's CPU and shows as lag."""
+    cores = os.sched_getaffinity(0)
+    pinned = pin and {SERVICE_CORE, DRIVER_CORE} <= cores
+    if pinned:
+        os.sched_setaffinity(0, {DRIVER_CORE})  # the simulator, started below, inherits it
+    try:
+        return await _burst(calls, speed, profile, idle, database_url, redis_url, pinned)
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+async def _burst(
+    calls: int,
+    speed: float,
+    profile: Path | None,
+    idle: float,
+    database_url: str,
+    redis_url: str,
+    pinned: bool,
+) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="cc-burst-"))
     url = database_url or f"sqlite+aiosqlite:///{data_dir}/bench.db"
     progress(f"burst: preparing {calls} agents")
     await prepare(url, calls)
-    sim = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-c", BURST_SIMULATOR, str(calls), str(speed), str(FIRST_EXTENSION)),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=str(ROOT),
-    )
-    assert sim.stdin is not None and sim.stdout is not None
-    ami_port = json.loads(await sim.stdout.readline())["port"]
-    service, base, log = await start_service(url, redis_url, data_dir, ami_port)
-    sockets: list[Any] = []
-    profiler = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:  # whatever fails, nothing stays running
+        sim = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-c", BURST_SIMULATOR, str(calls), str(speed), str(FIRST_EXTENSION)),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(ROOT),
+        )
+        stack.push_async_callback(ended, sim, signal.SIGKILL)
+        assert sim.stdin is not None and sim.stdout is not None
+        ami_port = json.loads(await sim.stdout.readline())["port"]
+        log = stack.enter_context((data_dir / "service.log").open("wb"))  # loop.lagged lines
+        service, base = await start_service(url, redis_url, data_dir, ami_port, pinned, log)
+        stack.push_async_callback(ended, service)
+        await service_ready(base)
         arrived: dict[tuple[str, str], float] = {}
         extensions = [str(FIRST_EXTENSION + n) for n in range(calls)]
         sockets = await asyncio.gather(*(agent_socket(base, e, arrived, []) for e in extensions))
-        async with aiohttp.ClientSession() as http:
-            await asyncio.sleep(1.0)  # the logins settle
-            # Idle for one gauge window: its gauge then holds the idle samples only.
-            progress(f"burst: {calls} agents connected; idle {idle:g} s")
-            idle_start = await scrape(http, base)
-            await asyncio.sleep(idle)
-            idle_end = await scrape(http, base)
-            if profile is not None:
-                profiler = await start_profiler(service.pid, profile)
-                await asyncio.sleep(1.0)  # py-spy attaches
-            progress(f"burst: {calls} calls within one simulated second at {speed:g}x")
-            sim.stdin.write(b"go\n")
-            await sim.stdin.drain()
-            started, gauges, peak = time.monotonic(), list[float](), 0.0
-            last = idle_end
-            while time.monotonic() - started < BURST_TIMEOUT:
-                await asyncio.sleep(SCRAPE_EVERY)
-                last = await scrape(http, base)
-                gauges.append(last.gauge)
-                peak = max(peak, last.calls)
-                if peak and not last.calls:
-                    break  # every call of the burst has ended
-            elapsed = time.monotonic() - started
-            placed = json.loads(await sim.stdout.readline())["placed"]
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
-                await profiler.wait()
-    finally:
         for session, task in sockets:
-            task.cancel()
-            await session.close()
-        service.terminate()
-        await service.wait()
-        log.close()
-        sim.kill()
-        await sim.wait()
+            stack.push_async_callback(session.close)
+            stack.callback(task.cancel)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        await asyncio.sleep(1.0)  # the logins settle
+        # Idle for one gauge window: its gauge then holds the idle samples only.
+        progress(f"burst: {calls} agents connected; idle {idle:g} s")
+        idle_start = await scrape(http, base)
+        await asyncio.sleep(idle)
+        idle_end = await scrape(http, base)
+        if profile is not None:
+            profiler = await start_profiler(service.pid, profile)
+            # Stopped (SIGINT: py-spy writes its file) before the service, at the latest.
+            stack.push_async_callback(ended, profiler, signal.SIGINT)
+            await asyncio.sleep(1.0)  # py-spy attaches
+        progress(f"burst: {calls} calls within one simulated second at {speed:g}x")
+        sim.stdin.write(b"go\n")
+        await sim.stdin.drain()
+        started, gauges, peak = time.monotonic(), list[float](), 0.0
+        last = idle_end
+        while time.monotonic() - started < BURST_TIMEOUT:
+            await asyncio.sleep(SCRAPE_EVERY)
+            last = await scrape(http, base)
+            gauges.append(last.gauge)
+            peak = max(peak, last.calls)
+            if peak and not last.calls:
+                break  # every call of the burst has ended
+        elapsed = time.monotonic() - started
+        placed = json.loads(await sim.stdout.readline())["placed"]
+        if profile is not None:
+            await ended(profiler, signal.SIGINT)
     during = lag_between(idle_end, last, *burst_max_ms(idle_end, gauges, last))
     return {
         "service_pid": service.pid,
@@ -327,6 +376,9 @@ async def burst(
         "calls": calls,
         "calls_placed": placed,
         "simulator_speed": speed,
+        "pinned": (
+            {"service": SERVICE_CORE, "simulator_and_browsers": DRIVER_CORE} if pinned else False
+        ),
         "agents_connected": len(sockets),
         "peak_calls_tracked": int(peak),
         "seconds": round(elapsed, 1),
@@ -405,6 +457,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             args.profile,
             database_url=args.database_url,
             redis_url=args.redis_url,
+            pin=args.pin,
         )
     result["meets_goal"] = all(
         result[part]["meets_goal"] for part in ("steady", "burst") if part in result
@@ -422,6 +475,12 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=Path, help="py-spy's raw output, during the burst")
     parser.add_argument("--database-url", default="", help="the burst's (default: SQLite)")
     parser.add_argument("--redis-url", default="", help="the burst's (default: in-process bus)")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="in the burst, let the service share its core with the simulator and browsers",
+    )
     args = parser.parse_args()
     configure_logging("json", "WARNING")
     print(json.dumps(asyncio.run(main(args)), indent=2))

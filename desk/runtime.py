@@ -137,7 +137,7 @@ async def driving_the_link(
         if checkpoint is not None:  # None: one instance, no successor to hand over to
             before = await _predecessors_calls(checkpoint)
             workers.start("handover", lambda: hand_over(telephony, checkpoint, before))
-        workers.consume("screen-pops", telephony.subscribe(), pops.handle)
+        workers.consume("screen-pops", telephony.subscribe(), pops.handle, slice_seconds=0.015)
         workers.consume(
             "call-ends", telephony.subscribe(), functools.partial(recorder.handle, fence=fence)
         )

@@ -56,15 +56,32 @@ class Workers:
         self._tasks.append(asyncio.create_task(self._supervise(state, run), name=name))
 
     def consume(
-        self, name: str, queue: asyncio.Queue[T], handle: Callable[[T], Awaitable[None]]
+        self,
+        name: str,
+        queue: asyncio.Queue[T],
+        handle: Callable[[T], Awaitable[None]],
+        *,
+        slice_seconds: float = 0.002,
     ) -> None:
         """Take items from ``queue`` one at a time; an item whose handling fails is logged and
-        counted, and the next one is taken."""
+        counted, and the next one is taken. After ``slice_seconds`` of work the loop gets a
+        turn: get() on a non-empty queue gives none, and a burst's backlog would otherwise
+        hold the AMI reader (and every other worker) back until it is worked through. A
+        worker the agents wait on (the pops) gets a longer slice: it goes first in a burst."""
 
         async def run() -> None:
             state = self.states[name]
+            loop = asyncio.get_running_loop()
+            slice_began = loop.time()
             while True:
-                item = await queue.get()
+                if loop.time() - slice_began > slice_seconds:
+                    await asyncio.sleep(0)
+                    slice_began = loop.time()
+                if queue.empty():
+                    item = await queue.get()
+                    slice_began = loop.time()  # it waited: the loop had its turns
+                else:
+                    item = queue.get_nowait()
                 try:
                     await handle(item)
                 except Exception as exc:

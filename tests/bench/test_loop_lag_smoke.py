@@ -49,10 +49,12 @@ def test_the_profile_summary_counts_the_loop_thread_and_our_functions(tmp_path: 
         " 3\n"
         "thread (1): MainThread;main (web/cli.py:218);FramedProtocol.data_received "
         "(cti/ami/protocol.py:57);AmiFrameParser.feed (cti/ami/framing.py:227) 1\n"
+        "thread (1): MainThread;main (web/cli.py:218);EpollSelector.select (selectors.py:468) 2\n"
         "thread (2): asyncio_0;_worker (concurrent/futures/thread.py:81) 5\n"
     )
     summary = profile_summary(raw)
     assert summary["loop_thread_busy_samples"] == 4
+    assert summary["loop_thread_in_selector_samples"] == 2
     assert summary["share_of_busy_samples"] == {
         "SupervisorFeed.handle (desk/supervision.py)": 0.75,
         "FramedProtocol.data_received (cti/ami/protocol.py)": 0.25,

@@ -59,3 +59,31 @@ async def test_a_periodic_job_that_fails_runs_again_next_time():
     await until(lambda: len(ticks) >= 3)
     assert workers.status()["pause-limits"]["failures"] == 1
     await workers.stop()
+
+
+async def test_a_backlog_does_not_hold_the_loop_between_its_items():
+    """Two workers with a burst each take turns (here after every item): neither works through
+    its whole queue (with handlers that never wait) while the other, and the AMI reader, sit
+    still."""
+    workers = Workers()
+    handled: list[str] = []
+    queues: dict[str, asyncio.Queue[int]] = {"pops": asyncio.Queue(), "rows": asyncio.Queue()}
+    for queue in queues.values():
+        for n in range(3):
+            queue.put_nowait(n)
+
+    def handler(name: str):
+        async def handle(item: int) -> None:
+            handled.append(f"{name}{item}")
+
+        return handle
+
+    for name, queue in queues.items():
+        workers.consume(name, queue, handler(name), slice_seconds=0.0)
+    await until(lambda: _now(len(handled) == 6))
+    await workers.stop()
+    assert handled[:4] == ["pops0", "rows0", "pops1", "rows1"]
+
+
+async def _now(value: bool) -> bool:
+    return value
