@@ -46,7 +46,7 @@ from bench.pop_latency import (
     prepare,
     service_share,
 )
-from bench.servers import free_port
+from bench.servers import free_port, service_ready
 from config.logs import configure_logging
 from config.settings import Settings
 from web.app import create_app
@@ -217,20 +217,6 @@ async def start_service(
         cwd=str(ROOT),
     )
     return service, f"http://127.0.0.1:{port}"
-
-
-async def service_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as probe:
-        for _ in range(300):
-            try:
-                async with probe.get(f"{base}/readyz") as response:
-                    body = await response.json()
-                    if body.get("checks", {}).get("pbx", {}).get("connected"):
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the service did not connect to the simulator: see its service.log")
 
 
 async def ended(process: asyncio.subprocess.Process, how: int = signal.SIGTERM) -> None:

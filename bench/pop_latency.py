@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.servers import service_ready
 from crm_core.audit import SYSTEM
 from crm_core.clock import utc_now
 from crm_core.db import create_engine, session_factory
@@ -242,16 +243,7 @@ async def run_shape(
     arrived: dict[tuple[str, str], float] = {}
     sizes: list[int] = []
     try:
-        async with aiohttp.ClientSession() as probe:
-            for _ in range(300):
-                try:
-                    async with probe.get(f"{base}/readyz") as response:
-                        body = await response.json()
-                        if body.get("checks", {}).get("pbx", {}).get("connected"):
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+        await service_ready(base)
         progress("service ready; agents logging in")
         sockets = []
         for start in range(0, len(extensions), LOGIN_BATCH):  # a shift starting, not a storm

@@ -6,6 +6,7 @@ with their files in a temporary folder that is removed afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -18,6 +19,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiohttp
 
 
 def free_port() -> int:
@@ -179,3 +182,19 @@ def redis_server() -> Iterator[Redis]:
         if process.poll() is None:
             process.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def service_ready(base: str) -> None:
+    """Wait until a ``callcentre serve`` at ``base`` has its PBX link up (its /readyz says so:
+    the benchmarks run on this machine, so they read the details)."""
+    async with aiohttp.ClientSession() as probe:
+        for _ in range(300):
+            try:
+                async with probe.get(f"{base}/readyz") as response:
+                    body = await response.json()
+                    if body.get("checks", {}).get("pbx", {}).get("connected"):
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the service did not connect to the simulator: see its service.log")
