@@ -328,3 +328,23 @@ async def _async(value: bool) -> bool:
 
 async def _async_record(app, call_id: str) -> bool:
     return await record_of(app, call_id) is not None
+
+
+async def test_during_a_click_to_call_the_agent_shows_calling_not_idle(desk):
+    app = desk.app
+    await add_user(app, "ann", "inbound_agent", extension="1001")
+    await agent_ready(app, "1001")
+    token = await api_login(desk, "ann")
+    tab = await agent_tab(desk, "ann")
+    placed = await desk.post(
+        "/api/v1/calls/dial", headers={"X-CSRF-Token": token}, json={"number": "+15557770001"}
+    )
+    assert placed.status == 202, await placed.text()
+    statuses: list[str] = []
+    while True:
+        message = await tab.receive_json(timeout=10)
+        if message["type"] == "call.answered":
+            break
+        if message["type"] == "agent.state":
+            statuses.append(message["agent"]["status"])
+    assert "dialling" in statuses and "ready" not in statuses[statuses.index("dialling") :]
