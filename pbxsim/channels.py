@@ -244,7 +244,7 @@ class Channel:
             self.name,
             self.uniqueid,
             self.language,
-            tuple(self.variables.get(name, "") for name in self.chan_vars),
+            self._chan_var_values(),
         )
         cached = self._snaps.get(prefix)
         if cached is not None and cached[0] == key:
@@ -254,6 +254,11 @@ class Channel:
         if prefix in ("", "Dest"):  # the blocks events repeat; LocalOne/LocalTwo come once
             self._snaps[prefix] = (key, snapshot)
         return snapshot
+
+    def _chan_var_values(self) -> tuple[str, ...]:
+        if not self.chan_vars:  # the usual case: nothing to build on every event
+            return ()
+        return tuple(self.variables.get(name, "") for name in self.chan_vars)
 
     def __repr__(self) -> str:
         return f"Channel({self.name!r})"

@@ -80,10 +80,6 @@ async def test_a_backlog_does_not_hold_the_loop_between_its_items():
 
     for name, queue in queues.items():
         workers.consume(name, queue, handler(name), slice_seconds=0.0)
-    await until(lambda: _now(len(handled) == 6))
+    await until(lambda: len(handled) == 6)
     await workers.stop()
     assert handled[:4] == ["pops0", "rows0", "pops1", "rows1"]
-
-
-async def _now(value: bool) -> bool:
-    return value

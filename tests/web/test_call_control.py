@@ -67,7 +67,7 @@ async def test_agent_1001_hangs_up_writes_a_disposition_and_it_shows_in_the_hist
     ended = await next_of(tab, "call.ended")
     assert ended["call_id"] == call_id and ended["answered"]
     assert (await next_of(tab, "wrapup.started"))["call_id"] == call_id
-    await until(lambda: _async(paused_reasons(app, "PJSIP/1001") == {"wrap-up"}))
+    await until(lambda: paused_reasons(app, "PJSIP/1001") == {"wrap-up"})
     await until(lambda: _async_record(app, call_id))
 
     notes = "Wants the <b>blue</b> one — العربية 🙂 " + "x" * 9000
@@ -77,7 +77,7 @@ async def test_agent_1001_hangs_up_writes_a_disposition_and_it_shows_in_the_hist
         json={"disposition": "sale", "notes": notes},
     )
     assert wrapped.status == 201, await wrapped.text()
-    await until(lambda: _async(paused_reasons(app, "PJSIP/1001") == set()))
+    await until(lambda: paused_reasons(app, "PJSIP/1001") == set())
 
     view = await (await desk.get(f"/api/v1/customers/{acme}")).json()
     assert view["history"][0]["disposition"] == "sale"
@@ -128,8 +128,8 @@ async def test_the_wrap_up_pause_ends_by_itself_at_its_bound(
     await answered_call(client, tab)
     await client.post("/api/v1/calls/current/hangup", headers={"X-CSRF-Token": token})
     await next_of(tab, "wrapup.started")
-    await until(lambda: _async(paused_reasons(client.app, "PJSIP/1001") == {"wrap-up"}))
-    await until(lambda: _async(paused_reasons(client.app, "PJSIP/1001") == set()), timeout=5)
+    await until(lambda: paused_reasons(client.app, "PJSIP/1001") == {"wrap-up"})
+    await until(lambda: paused_reasons(client.app, "PJSIP/1001") == set(), timeout=5)
 
 
 async def test_agent_1001_in_wrap_up_is_offered_no_call_until_the_disposition(desk):
@@ -320,10 +320,6 @@ async def test_the_team_lead_is_told_when_a_break_outlasts_its_limit(aiohttp_cli
     reloaded = await desk.ws_connect("/ws", headers=same_origin(desk))  # the lead's page reloads
     row = (await next_of(reloaded, "agent.state"))["agent"]
     assert row["interface"] == "PJSIP/1001" and row["over_limit"] is True
-
-
-async def _async(value: bool) -> bool:
-    return value
 
 
 async def _async_record(app, call_id: str) -> bool:

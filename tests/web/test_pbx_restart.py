@@ -68,7 +68,7 @@ async def test_after_a_pbx_restart_agents_are_back_in_their_queues_as_they_were(
         tab = await agent_tab(client, "ann")
         want_ann = {"sales": (False, ""), "support": (False, "")}
         want_bob = {"sales": (True, "lunch"), "support": (True, "lunch")}
-        await until(lambda: _is(_membership(app, "PJSIP/1002") == want_bob))
+        await until(lambda: _membership(app, "PJSIP/1002") == want_bob)
 
         await pbx.close()  # Asterisk restarts: it comes back with no members
         await asyncio.sleep(1.1)  # its start time, to the second, must differ
@@ -76,8 +76,8 @@ async def test_after_a_pbx_restart_agents_are_back_in_their_queues_as_they_were(
 
         restored = await next_of(tab, "agent.queues_restored", timeout=15)
         assert sorted(restored["queues"]) == ["sales", "support"]
-        await until(lambda: _is(_membership(app, "PJSIP/1001") == want_ann), timeout=10)
-        await until(lambda: _is(_membership(app, "PJSIP/1002") == want_bob), timeout=10)
+        await until(lambda: _membership(app, "PJSIP/1001") == want_ann, timeout=10)
+        await until(lambda: _membership(app, "PJSIP/1002") == want_bob, timeout=10)
         members = {m.interface for q in pbx.queues.queues.values() for m in q.members.values()}
         assert members == {"PJSIP/1001", "PJSIP/1002"}
     finally:
@@ -104,14 +104,14 @@ async def test_a_dropped_link_is_no_restart_and_restores_nobody(
         await client.post(
             "/api/v1/agent/state", headers={"X-CSRF-Token": ann}, json={"state": "ready"}
         )
-        await until(lambda: _is(bool(_membership(app, "PJSIP/1001"))))
+        await until(lambda: bool(_membership(app, "PJSIP/1001")))
         tab = await agent_tab(client, "ann")
         resynced = app[pbx_key].runtime.telephony.resynced
         resynced.clear()
         proxy.kill()
         pbx.queues.remove_member("sales", "PJSIP/1001")  # unseen: the link is down
         await asyncio.wait_for(resynced.wait(), 10)
-        await until(lambda: _is(not _membership(app, "PJSIP/1001")))
+        await until(lambda: not _membership(app, "PJSIP/1001"))
         await asyncio.sleep(0.5)
         assert not _membership(app, "PJSIP/1001")
         with pytest.raises(asyncio.TimeoutError):
@@ -119,10 +119,6 @@ async def test_a_dropped_link_is_no_restart_and_restores_nobody(
     finally:
         await proxy.close()
         await pbx.close()
-
-
-async def _is(value: bool) -> bool:
-    return value
 
 
 async def test_a_call_cut_by_a_pbx_crash_keeps_its_real_talk_time_not_the_outage(
@@ -142,7 +138,7 @@ async def test_a_call_cut_by_a_pbx_crash_keeps_its_real_talk_time_not_the_outage
         await client.post(
             "/api/v1/agent/state", headers={"X-CSRF-Token": ann}, json={"state": "ready"}
         )
-        await until(lambda: _is(bool(_membership(app, "PJSIP/1001"))))
+        await until(lambda: bool(_membership(app, "PJSIP/1001")))
         tab = await agent_tab(client, "ann")
         pbx.inbound_call(
             did_for(pbx, "sales"), CallerId("+15551234567", "Caller"), patience=60, queue="sales"

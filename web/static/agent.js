@@ -20,8 +20,7 @@
   let row = null; // the agent's live row (agent.state)
   let consulting = false;
 
-  const STATUS = { ready: "Ready", paused: "Paused", wrap_up: "Wrap-up", dialling: "Calling",
-                   ringing: "Ringing", talking: "Talking", logged_out: "Logged out" };
+  const { mmss, statusLabel } = window.callcentre;
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -32,11 +31,6 @@
   function showError(box, message) { box.textContent = message; box.hidden = false; }
   function announce(text) { $("announce").textContent = text; }
   const now = () => window.callcentre.now();
-  function mmss(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    const m = Math.floor(s / 60);
-    return (m < 10 ? "0" : "") + m + ":" + String(s % 60).padStart(2, "0");
-  }
   function localTime(epoch) {
     return new Date(epoch * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
   }
@@ -98,6 +92,11 @@
     body.append(more);
   }
 
+  function setTitle(card, title) {
+    card.title = title;
+    card.el.querySelector(".pop-title").textContent = title;
+  }
+
   function titleOf(lookup) {
     if (lookup.kind === "customer") return lookup.cards[0].name;
     if (lookup.kind === "choices") return "Which customer?";
@@ -111,8 +110,7 @@
     body.replaceChildren();
     card.el.querySelector(".pop-queue").textContent = pop.queue || pop.dnis || "";
     card.el.querySelector(".pop-number").textContent = pop.caller.withheld ? "withheld" : lookup.number.raw;
-    card.title = titleOf(lookup);
-    card.el.querySelector(".pop-title").textContent = card.title;
+    setTitle(card, titleOf(lookup));
     if (lookup.kind === "customer") {
       card.customerId = lookup.cards[0].id;
       renderCard(body, lookup.cards[0]);
@@ -126,8 +124,7 @@
         pick.addEventListener("click", async () => {
           const view = await api("GET", "/customers/" + encodeURIComponent(c.id));
           card.customerId = c.id;
-          card.title = view.card.name;
-          card.el.querySelector(".pop-title").textContent = view.card.name;
+          setTitle(card, view.card.name);
           renderCard(body, view.card);
         });
         li.append(pick);
@@ -298,8 +295,7 @@
     const card = cards.get(msg.call_id);
     if (!card) return;
     card.customerId = msg.card.id;
-    card.title = msg.card.name;
-    card.el.querySelector(".pop-title").textContent = msg.card.name;
+    setTitle(card, msg.card.name);
     renderCard(card.el.querySelector(".pop-body"), msg.card);
     announce(msg.card.name + " saved as a customer.");
     refresh();
@@ -320,9 +316,8 @@
         if (cards.has(call.call_id)) continue;
         const card = cardFor(call.call_id);
         card.customerId = call.customer_id;
-        card.title = call.customer_name || call.caller || "Caller";
+        setTitle(card, call.customer_name || call.caller || "Caller");
         card.answered = true;
-        card.el.querySelector(".pop-title").textContent = card.title;
         card.el.querySelector(".pop-queue").textContent = call.queue;
         card.el.querySelector(".pop-number").textContent = call.caller;
         card.el.querySelector(".pop-body").replaceChildren(el("p", "Ended " + localTime(call.ended_at) + " after " + mmss(call.talk_seconds) + ".", "muted"));
@@ -346,7 +341,7 @@
       const reasons = row.queues.filter((q) => q.paused).map((q) => pauseLabel(q.paused_reason));
       return "Paused" + (reasons.length && reasons[0] ? ": " + reasons[0] : "");
     }
-    return STATUS[status] || status;
+    return statusLabel(status);
   }
 
   function refresh() {
@@ -396,7 +391,7 @@
       select.replaceChildren(el("option", "Choose a colleague or a queue…"));
       select.firstChild.value = "";
       for (const a of targets.agents) {
-        const option = el("option", a.name + " (" + a.extension + ") · " + (STATUS[a.status] || a.status));
+        const option = el("option", a.name + " (" + a.extension + ") · " + statusLabel(a.status));
         option.value = a.extension;
         select.append(option);
       }
@@ -415,8 +410,7 @@
       const placed = await api("POST", "/calls/dial", customerId ? { number, customer_id: customerId } : { number });
       const card = cardFor(placed.call_id);
       card.customerId = customerId || null;
-      card.title = placed.card ? placed.card.name : placed.number;
-      card.el.querySelector(".pop-title").textContent = card.title;
+      setTitle(card, placed.card ? placed.card.name : placed.number);
       card.el.querySelector(".pop-number").textContent = placed.number;
       if (placed.card) renderCard(card.el.querySelector(".pop-body"), placed.card);
       setCardState(card, "dialling");

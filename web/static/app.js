@@ -5,6 +5,8 @@
   const path = document.body.dataset.ws;
   if (!path) return;
   const reasons = new Set(["replaced", "expired", "logout", "disabled", "password_reset"]);
+  const STATUS_LABELS = { ready: "Ready", paused: "Paused", wrap_up: "Wrap-up", dialling: "Calling",
+                          ringing: "Ringing", talking: "Talking", logged_out: "Logged out" };
   let skew = 0; // server time minus this PC's, from the hello of the last connection
   const handlers = {
     "hello": (msg) => { if (typeof msg.now === "number") skew = msg.now - Date.now() / 1000; },
@@ -20,6 +22,12 @@
     on: (type, fn) => { handlers[type] = fn; },
     onOpen: (fn) => { opened.push(fn); },
     now: () => Date.now() / 1000 + skew, // seconds, on the server's clock
+    // How every page says an agent's status and a duration.
+    statusLabel: (status) => STATUS_LABELS[status] || status,
+    mmss: (seconds) => {
+      const s = Math.max(0, Math.floor(seconds));
+      return String(Math.floor(s / 60)).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+    },
     send: (m) => socket && socket.readyState === 1 && socket.send(JSON.stringify(m)),
   };
   // Said on the page, not only in an attribute: an agent must know pops may not arrive.

@@ -6,21 +6,15 @@
   const body = document.querySelector("#agents tbody");
   const rows = new Map(); // interface -> {tr, agent}
   const labels = new Map([...document.querySelectorAll("#pause-labels li")].map((li) => [li.dataset.code, li.textContent]));
-  const STATUS = { ready: "Ready", paused: "Paused", wrap_up: "Wrap-up", dialling: "Calling",
-                   ringing: "Ringing", talking: "Talking", logged_out: "Logged out" };
+  const { mmss, statusLabel } = window.callcentre;
 
   function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
-  function mmss(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    const m = Math.floor(s / 60);
-    return (m < 10 ? "0" : "") + m + ":" + String(s % 60).padStart(2, "0");
-  }
   function statusOf(a) {
     if (a.status === "paused") {
       const reason = (a.queues.find((q) => q.paused) || {}).paused_reason || "";
       return "Paused" + (reason ? ": " + (labels.get(reason) || reason) : "");
     }
-    return STATUS[a.status] || a.status;
+    return statusLabel(a.status);
   }
   function since(a) { return a.status === "paused" && a.paused_since ? a.paused_since : a.status_since; }
 
