@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import func as sa_func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.customers import CustomerService, customer_exists
 from crm_core.interactions import attach_wrap_up
-from crm_core.models import CallRecord, Customer
+from crm_core.models import CallLegRecord, CallRecord, Customer, Interaction
 from crm_core.phones import normalise
 from crm_core.users import active_user_id_by_extension
 
@@ -41,6 +42,10 @@ class EndedCall:
     fence: int = 0
     # The end was inferred, not seen (resynchronisation, failover): its times are estimates.
     estimated: bool = False
+    # Every queue stay and agent connection, in order: dicts with kind, queue,
+    # agent_interface, agent_extension, started_at, ended_at, wait_seconds, talk_seconds,
+    # result (cti.events.CallLeg as JSON).
+    legs: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,28 +109,81 @@ async def record_call(
     if existing is not None:  # the deposed driver's record gives way; the wrap-up stays
         for name, value in values.items():
             setattr(existing, name, value)
+        await session.execute(
+            delete(CallLegRecord).where(CallLegRecord.call_linked_id == call.linked_id)
+        )
+        await _add_legs(session, call, agent_user_id)
         return True
     record = CallRecord(**values)
     session.add(record)
+    await session.flush()  # the legs refer to it
+    await _add_legs(session, call, agent_user_id)
     await attach_wrap_up(session, record)
     return True
+
+
+async def _add_legs(session: AsyncSession, call: EndedCall, agent_user_id: int | None) -> None:
+    users = {call.agent_extension: agent_user_id}
+    for position, leg in enumerate(call.legs):
+        extension = leg.get("agent_extension", "")
+        if extension not in users:
+            users[extension] = await active_user_id_by_extension(session, extension)
+        session.add(
+            CallLegRecord(
+                call_linked_id=call.linked_id,
+                position=position,
+                kind=leg["kind"],
+                queue=leg["queue"][:64],
+                agent_interface=leg["agent_interface"][:128],
+                agent_user_id=users[extension] if extension else None,
+                started_at=_time(leg["started_at"]),
+                ended_at=_time(leg["ended_at"]),
+                wait_seconds=leg["wait_seconds"],
+                talk_seconds=leg["talk_seconds"],
+                result=leg["result"][:16],
+            )
+        )
 
 
 async def awaiting_disposition(
     session: AsyncSession, user_id: int, *, since: datetime, limit: int = 20
 ) -> list[dict[str, Any]]:
-    """The agent's answered calls since ``since`` that still have no disposition, newest first:
-    the wrap-ups their desk keeps open (after a reload, a restart, a second call)."""
+    """The calls since ``since`` that the agent talked on (the record's agent, or an earlier
+    one of a call that moved on) and has not wrapped up yet, newest first: the wrap-ups their
+    desk keeps open (after a reload, a restart, a second call). Times are the agent's own."""
+    mine = (
+        select(
+            CallLegRecord.call_linked_id,
+            sa_func.max(CallLegRecord.ended_at).label("ended_at"),
+            sa_func.sum(CallLegRecord.talk_seconds).label("talk_seconds"),
+            sa_func.max(CallLegRecord.queue).label("queue"),
+        )
+        .where(
+            CallLegRecord.agent_user_id == user_id,
+            CallLegRecord.kind == "agent",
+            CallLegRecord.ended_at >= since,
+        )
+        .group_by(CallLegRecord.call_linked_id)
+        .subquery()
+    )
+    wrapped = select(Interaction.id).where(
+        Interaction.call_linked_id == CallRecord.linked_id, Interaction.user_id == user_id
+    )
+    ended_at = sa_func.coalesce(mine.c.ended_at, CallRecord.ended_at)
     rows = await session.execute(
-        select(CallRecord, Customer.name)
+        select(CallRecord, Customer.name, mine.c.ended_at, mine.c.talk_seconds, mine.c.queue)
+        .outerjoin(mine, mine.c.call_linked_id == CallRecord.linked_id)
         .outerjoin(Customer, Customer.id == CallRecord.customer_id)
         .where(
-            CallRecord.agent_user_id == user_id,
+            or_(
+                mine.c.call_linked_id.is_not(None),
+                # Records written before legs were kept name only their agent.
+                (CallRecord.agent_user_id == user_id) & (CallRecord.ended_at >= since),
+            ),
             CallRecord.answered_at.is_not(None),
-            CallRecord.disposition.is_(None),
-            CallRecord.ended_at >= since,
+            ~exists(wrapped),
         )
-        .order_by(CallRecord.ended_at.desc())
+        .order_by(ended_at.desc())
         .limit(limit)
     )
     return [
@@ -134,11 +192,11 @@ async def awaiting_disposition(
             "caller": record.caller_e164 or record.caller_raw,
             "customer_id": record.customer_id,
             "customer_name": name,
-            "queue": record.queue,
-            "ended_at": _stamp(record.ended_at),
-            "talk_seconds": record.talk_seconds,
+            "queue": record.queue if my_queue is None else my_queue,
+            "ended_at": _stamp(my_end or record.ended_at),
+            "talk_seconds": record.talk_seconds if my_talk is None else my_talk,
         }
-        for record, name in rows.all()
+        for record, name, my_end, my_talk, my_queue in rows.all()
     ]
 
 

@@ -20,7 +20,7 @@ from crm_core.audit import Actor
 from crm_core.customers import customer_exists
 from crm_core.dictionary import DictionaryService
 from crm_core.errors import Conflict, InvalidInput, NotFound
-from crm_core.models import CallRecord, Interaction
+from crm_core.models import CallLegRecord, CallRecord, Interaction
 
 NOTES_LIMIT = 10_000
 
@@ -79,6 +79,9 @@ async def wrap_up(
     if record is not None and record.agent_user_id == actor.user_id:
         customer_id = customer_id or record.customer_id
         _attach(record, data.disposition, customer_id, now)
+    elif record is not None and await _talked_on(session, record.linked_id, actor.user_id):
+        # An earlier agent of a call that moved on: their note is about the same customer.
+        customer_id = customer_id or record.customer_id
     item = Interaction(
         customer_id=customer_id,
         call_linked_id=data.call_id,
@@ -107,21 +110,34 @@ async def wrap_up(
 
 
 async def attach_wrap_up(session: AsyncSession, record: CallRecord) -> None:
-    """A record written after its agent wrapped up takes the wrap-up's disposition and customer
-    (no commit: part of writing the record)."""
-    if record.agent_user_id is None:
-        return
-    item = await session.scalar(
-        select(Interaction).where(
-            Interaction.call_linked_id == record.linked_id,
-            Interaction.user_id == record.agent_user_id,
+    """A record written after its agents wrapped up: the last agent's wrap-up gives it its
+    disposition and customer; the earlier agents' notes (a call that moved on) take the
+    customer the call identified (no commit: part of writing the record)."""
+    items = await session.scalars(
+        select(Interaction).where(Interaction.call_linked_id == record.linked_id)
+    )
+    for item in items:
+        if item.user_id == record.agent_user_id and record.agent_user_id is not None:
+            if item.customer_id is None and record.customer_id is not None:
+                item.customer_id = record.customer_id  # the call identified the customer
+            customer_id = item.customer_id or record.customer_id
+            _attach(record, item.disposition, customer_id, item.created_at)
+        elif item.customer_id is None and await _talked_on(session, record.linked_id, item.user_id):
+            item.customer_id = record.customer_id
+
+
+async def _talked_on(session: AsyncSession, call_id: str, user_id: int | None) -> bool:
+    """The user was one of the call's agents (a leg of theirs is on its record)."""
+    if user_id is None:
+        return False
+    found = await session.scalar(
+        select(CallLegRecord.id).where(
+            CallLegRecord.call_linked_id == call_id,
+            CallLegRecord.agent_user_id == user_id,
+            CallLegRecord.kind == "agent",
         )
     )
-    if item is None:
-        return
-    if item.customer_id is None and record.customer_id is not None:
-        item.customer_id = record.customer_id  # the call identified the customer after all
-    _attach(record, item.disposition, item.customer_id or record.customer_id, item.created_at)
+    return found is not None
 
 
 def _attach(

@@ -67,6 +67,16 @@ class TransferKind(StrEnum):
     ATTENDED = "attended"
 
 
+class LegEnd(StrEnum):
+    """Why an agent's part of a call ended (``AgentLegEnded.reason``)."""
+
+    HUNG_UP = "hung_up"  # the agent's leg hung up while the call went on, or as it ended
+    TRANSFERRED = "transferred"  # the agent transferred the customer (blind or attended)
+    # The customer went on without a transfer: a Redirect, back into a queue, to another phone.
+    MOVED = "moved"
+    CALL_ENDED = "call_ended"  # the call ended with the leg still up (or a resync found it gone)
+
+
 class Activity(StrEnum):
     """What an agent is doing with the calls it is offered (by a queue, or a transfer)."""
 
@@ -219,13 +229,58 @@ class OriginateFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLegEnded:
+    """An agent's part of a call is over, the call perhaps not: their own end and wrap-up.
+
+    Exactly one per answered agent leg (the customer connected to that agent), whether the agent
+    hung up, transferred, the customer was moved on (Redirect, back into a queue) or the call
+    ended. ``hold_seconds`` / ``talk_seconds``: Asterisk's own HoldTime / TalkTime for that
+    agent (AgentConnect / AgentComplete) when it told them, else measured here.
+    """
+
+    linked_id: str
+    agent_interface: str
+    member_name: str
+    device_channel: str
+    queue: str
+    direction: Direction
+    answered_at: float
+    hold_seconds: float
+    talk_seconds: float
+    reason: LegEnd
+    at: float
+    estimated: bool = False  # the end was inferred by a resynchronisation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallLeg:
+    """One part of a call's life, for the record: a stay in a queue (``kind`` "queue": from
+    joining to being answered or leaving, ``result`` answered / abandoned / queue_timeout /
+    left) or an agent's connection to the customer (``kind`` "agent", ``result`` a ``LegEnd``).
+    """
+
+    kind: str
+    queue: str
+    agent_interface: str
+    member_name: str
+    started_at: float  # joined the queue; the agent answered
+    ended_at: float
+    wait_seconds: float  # queue: time in it; agent: its HoldTime
+    talk_seconds: float  # agent only
+    result: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallEnded:
     """The last channel of the call hung up (or a resync found it gone): write the record.
 
     ``offered_at`` is when the call entered its first queue, or when it was created if it never
-    queued. ``wait_seconds`` runs from it to the answer (or to the end when unanswered);
-    ``talk_seconds`` from the answer to the end (0 when unanswered or the answer time is
-    unknown). ``hangup_cause`` is the first non-zero Q.850 cause seen on the call's channels.
+    queued. ``wait_seconds`` runs from it to the first answer (or to the end when unanswered).
+    ``talk_seconds``: the sum of the agent legs' talk (a call moved from agent to agent is not
+    talking while it waits in between); 0 when unanswered. ``hangup_cause`` is the first
+    non-zero Q.850 cause seen on the call's channels. ``agent_interface`` / ``queue``: the last
+    agent who had the customer, the last queue. ``legs``: every queue stay and agent
+    connection, in order (``CallLeg``).
     """
 
     linked_id: str
@@ -246,6 +301,7 @@ class CallEnded:
     # The end was not seen but inferred (a resynchronisation found the call gone, or it ended
     # while no instance drove the link): ended_at, and so the durations, are estimates.
     estimated: bool = False
+    legs: tuple[CallLeg, ...] = ()
 
 
 # ---------------------------------------------------------------- agents
@@ -333,6 +389,7 @@ CallEvent = (
     | CallAbandoned
     | CallQueueTimedOut
     | CallTransferred
+    | AgentLegEnded
     | CallDialled
     | CallDialEnded
     | OriginateFailed

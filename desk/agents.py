@@ -19,6 +19,7 @@ from cti.calls import CallTracker
 from cti.devices import extension_of, is_channel_of, member_key
 from cti.events import (
     AgentEvent,
+    AgentLegEnded,
     CallAnswered,
     CallEnded,
     CallOffered,
@@ -244,7 +245,8 @@ class AgentBoard:
             agent.call = AgentCall(
                 event.linked_id, "talking", event.device_channel, event.queue, since, pop
             )
-        elif isinstance(event, CallTransferred):
+        elif isinstance(event, CallTransferred | AgentLegEnded):
+            # The agent's part of the call is over; the call may go on with others.
             touched = (event.agent_interface,)
             agent = self._agent(event.agent_interface, now)
             if agent.call and agent.call.linked_id == event.linked_id:

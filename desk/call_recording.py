@@ -3,6 +3,8 @@ AMI event path), and the outbox writes it to the database, waiting while that is
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -35,6 +37,15 @@ def ended_call(event: CallEnded, fence: int = 0) -> EndedCall:
         customer_id=_tagged_customer(event),
         fence=fence,
         estimated=event.estimated,
+        legs=[
+            {
+                **asdict(leg),
+                "agent_extension": extension_of(leg.agent_interface),
+                "wait_seconds": round(leg.wait_seconds, 3),
+                "talk_seconds": round(leg.talk_seconds, 3),
+            }
+            for leg in event.legs
+        ],
     )
 
 

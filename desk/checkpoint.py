@@ -6,8 +6,9 @@ A new driver reads them before it connects; after its first resynchronisation ev
 that list the PBX no longer has ended in the gap: it gets a CallEnded marked estimated, with
 an end time taken at the takeover. Its outcome is "answered" when it had been answered;
 otherwise "unknown": a call that was waiting or ringing may have been answered and ended in
-the gap, and nothing the PBX lists afterwards tells which. Calls still up were adopted by the
-resynchronisation itself."""
+the gap, and nothing the PBX lists afterwards tells which. An answered one also ends its
+agent's part (AgentLegEnded, estimated): that agent's wrap-up. Calls still up were adopted by
+the resynchronisation itself."""
 
 from __future__ import annotations
 
@@ -18,7 +19,15 @@ from typing import Any, Protocol
 
 from cti.bus import raise_if_cancelled
 from cti.calls import OpenCall
-from cti.events import CallEnded, Direction, Outcome
+from cti.events import (
+    AgentLegEnded,
+    CallEnded,
+    CallEvent,
+    CallLeg,
+    Direction,
+    LegEnd,
+    Outcome,
+)
 
 
 class Checkpoint(Protocol):
@@ -54,16 +63,53 @@ def ended_in_the_gap(
     before: Iterable[OpenCall],
     still_open: Iterable[str],
     at: float,
-) -> list[CallEnded]:
+) -> list[CallEvent]:
     """The calls of the predecessor's list that the PBX no longer has: ended unseen."""
     open_now = set(still_open)
-    return [_ended(call, at) for call in before if call.linked_id not in open_now]
+    return [
+        event for call in before if call.linked_id not in open_now for event in _ended(call, at)
+    ]
 
 
-def _ended(call: OpenCall, at: float) -> CallEnded:
+def _ended(call: OpenCall, at: float) -> list[CallEvent]:
+    answered = call.answered_at is not None and bool(call.agent_interface)
     outcome = Outcome.ANSWERED if call.answered_at is not None else Outcome.UNKNOWN
     waited_until = call.answered_at if call.answered_at is not None else at
-    return CallEnded(
+    talk = max(0.0, at - call.answered_at) if call.answered_at is not None else 0.0
+    events: list[CallEvent] = []
+    legs: tuple[CallLeg, ...] = ()
+    if answered and call.answered_at is not None:
+        hold = max(0.0, call.answered_at - call.offered_at)
+        events.append(
+            AgentLegEnded(
+                linked_id=call.linked_id,
+                agent_interface=call.agent_interface,
+                member_name="",
+                device_channel="",
+                queue=call.queue,
+                direction=call.direction,
+                answered_at=call.answered_at,
+                hold_seconds=hold,
+                talk_seconds=talk,
+                reason=LegEnd.CALL_ENDED,
+                at=at,
+                estimated=True,
+            )
+        )
+        legs = (
+            CallLeg(
+                kind="agent",
+                queue=call.queue,
+                agent_interface=call.agent_interface,
+                member_name="",
+                started_at=call.answered_at,
+                ended_at=at,
+                wait_seconds=hold,
+                talk_seconds=talk,
+                result=str(LegEnd.CALL_ENDED),
+            ),
+        )
+    ended = CallEnded(
         linked_id=call.linked_id,
         direction=call.direction,
         outcome=outcome,
@@ -75,9 +121,11 @@ def _ended(call: OpenCall, at: float) -> CallEnded:
         answered_at=call.answered_at,
         ended_at=at,
         wait_seconds=max(0.0, waited_until - call.offered_at),
-        talk_seconds=max(0.0, at - call.answered_at) if call.answered_at is not None else 0.0,
+        talk_seconds=talk,
         hangup_cause=0,
         hangup_cause_text="",
         tags=call.tags,
         estimated=True,
+        legs=legs,
     )
+    return [*events, ended]

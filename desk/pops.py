@@ -13,12 +13,14 @@ import structlog
 
 from crm_core.cards import CallerLookups
 from cti.events import (
+    AgentLegEnded,
     CallAnswered,
     CallEnded,
     CallOffered,
     CallOfferWithdrawn,
     CallTransferred,
     DomainEvent,
+    Outcome,
 )
 from desk import notifications as note
 from desk.agents import AgentBoard
@@ -78,14 +80,25 @@ class PopPipeline:
                     call_id=event.linked_id, kind=str(event.kind), target=event.target
                 ),
             )
-        elif isinstance(event, CallEnded) and event.agent_interface:
+        elif isinstance(event, AgentLegEnded):  # this agent's part is over
+            await self._to_agent(
+                event.agent_interface,
+                note.Ended(
+                    call_id=event.linked_id,
+                    outcome=str(Outcome.ANSWERED),
+                    talk_seconds=round(event.talk_seconds, 1),
+                    answered=True,
+                ),
+            )
+        elif isinstance(event, CallEnded) and event.agent_interface and event.answered_at is None:
+            # Never connected (a click-to-call the customer did not take): no leg ended.
             await self._to_agent(
                 event.agent_interface,
                 note.Ended(
                     call_id=event.linked_id,
                     outcome=str(event.outcome),
-                    talk_seconds=round(event.talk_seconds, 1),
-                    answered=event.answered_at is not None,
+                    talk_seconds=0.0,
+                    answered=False,
                 ),
             )
 

@@ -13,7 +13,7 @@ from crm_core.clock import Clock
 from cti.ami import actions
 from cti.ami.errors import AmiError
 from cti.ami.link import AmiLink
-from cti.events import CallEnded, CallTransferred, DomainEvent
+from cti.events import AgentLegEnded, DomainEvent
 from desk import notifications as note
 from desk.agents import WRAPUP_REASON, AgentBoard
 from desk.directory import AgentDirectory
@@ -45,13 +45,9 @@ class WrapUpKeeper:
         await self.notifier.subscribe(note.WrapUpDone, self._on_done)
 
     async def handle(self, event: DomainEvent) -> None:
-        if (
-            isinstance(event, CallEnded)
-            and event.agent_interface
-            and (event.answered_at is not None)
-        ):
-            await self._begin(event.agent_interface, event.linked_id)
-        elif isinstance(event, CallTransferred):  # the transferer's part is over
+        # Each agent's part of a call ends with its own leg (hung up, transferred, the customer
+        # moved on, the call over): that agent's wrap-up, whatever the call does next.
+        if isinstance(event, AgentLegEnded):
             await self._begin(event.agent_interface, event.linked_id)
 
     def stop(self) -> None:

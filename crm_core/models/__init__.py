@@ -2,7 +2,7 @@
 
 from crm_core.models.audit import AuditEntry
 from crm_core.models.base import Base
-from crm_core.models.calls import CallRecord
+from crm_core.models.calls import CallLegRecord, CallRecord
 from crm_core.models.customers import (
     Contact,
     Customer,
@@ -17,6 +17,7 @@ from crm_core.models.users import LoginAttempt, Role, RolePermission, User, User
 __all__ = [
     "AuditEntry",
     "Base",
+    "CallLegRecord",
     "CallRecord",
     "Contact",
     "Customer",

@@ -47,3 +47,29 @@ class CallRecord(Base):
     fence: Mapped[int] = mapped_column(default=0, server_default="0")
     # The end was inferred, not seen (a resynchronisation, a failover): times are estimates.
     estimated: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+
+class CallLegRecord(Base):
+    """One part of a call's life: a stay in a queue, or one agent's connection to the customer
+    (a call moved on by a transfer or a Redirect has several). Written with its call record."""
+
+    __tablename__ = "call_legs"
+    __table_args__ = (Index("ix_call_legs_agent", "agent_user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_linked_id: Mapped[str] = mapped_column(
+        ForeignKey("call_records.linked_id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]  # in the order the parts began
+    kind: Mapped[str] = mapped_column(String(8))  # queue | agent
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    agent_interface: Mapped[str] = mapped_column(String(128), default="")
+    agent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    # Queue: time in it; agent: Asterisk's HoldTime. Agent only: Asterisk's TalkTime.
+    wait_seconds: Mapped[float] = mapped_column(default=0.0)
+    talk_seconds: Mapped[float] = mapped_column(default=0.0)
+    # Queue: answered, abandoned, queue_timeout, left. Agent: hung_up, transferred, moved,
+    # call_ended.
+    result: Mapped[str] = mapped_column(String(16))

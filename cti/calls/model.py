@@ -116,6 +116,73 @@ class _Offer:
         self.completed = False  # a consultation whose transfer went through
 
 
+class _AgentLeg:
+    """One agent connected to the customer: from that answer to the leg's end.
+
+    ``hold`` / ``talk``: Asterisk's HoldTime (AgentConnect) and TalkTime (AgentComplete) for
+    this agent, None until told (then measured here)."""
+
+    __slots__ = (
+        "agent_interface",
+        "answered_at",
+        "device_channel",
+        "ended_at",
+        "estimated",
+        "hold",
+        "member_name",
+        "order",
+        "queue",
+        "reason",
+        "talk",
+    )
+
+    def __init__(
+        self,
+        agent: str,
+        member: str,
+        device_channel: str,
+        queue: str,
+        answered_at: float,
+        hold: float,
+        order: int,
+    ) -> None:
+        self.order = order  # among the call's stays and legs, for the record
+        self.agent_interface = agent
+        self.member_name = member
+        self.device_channel = device_channel
+        self.queue = queue
+        self.answered_at = answered_at
+        self.hold = hold
+        self.talk: float | None = None
+        self.ended_at: float | None = None
+        self.reason = ""
+        self.estimated = False
+
+    def talk_seconds(self, until: float) -> float:
+        if self.talk is not None:
+            return self.talk
+        end = self.ended_at if self.ended_at is not None else until
+        return max(0.0, end - self.answered_at)
+
+
+class _QueueStay:
+    """The customer waiting in one queue: from joining to being answered or leaving."""
+
+    __slots__ = ("joined_at", "left_at", "order", "queue", "result", "wait")
+
+    def __init__(self, queue: str, joined_at: float, order: int) -> None:
+        self.order = order  # among the call's stays and legs, for the record
+        self.queue = queue
+        self.joined_at = joined_at
+        self.left_at: float | None = None
+        self.wait: float | None = None  # HoldTime when Asterisk told it
+        self.result = ""
+
+    def close(self, result: str, at: float, wait: float | None = None) -> None:
+        if self.left_at is None:
+            self.left_at, self.result, self.wait = at, result, wait
+
+
 class _Dial:
     """One dialled leg that is not a queue member ring (originate leg, Dial())."""
 
@@ -148,6 +215,7 @@ class _Call:
         "hangup_cause_text",
         "in_queue",
         "joined_at",
+        "legs",
         "linked_id",
         "member_name",
         "offered_at",
@@ -160,6 +228,7 @@ class _Call:
         "reported",
         "restricted",
         "seen",
+        "stays",
         "tags",
         "variables",
     )
@@ -188,6 +257,8 @@ class _Call:
         self.in_queue = False
         self.queue_result: Outcome | None = None
         self.offers: dict[str, _Offer] = {}
+        self.legs: list[_AgentLeg] = []  # agents connected to the customer, in order
+        self.stays: list[_QueueStay] = []  # queues the customer waited in, in order
         self.dials: dict[str, _Dial] = {}
         self.any_member_answered = False
         self.answered = False
@@ -217,6 +288,20 @@ class _Call:
             return ""
         # "anonymous" and the like are placeholders, not numbers to look a customer up by.
         return "" if self.caller_number.lower() in _WITHHELD_NUMBERS else self.caller_number
+
+    def refine_offered_at(self, at: float) -> None:
+        """Asterisk told when the call entered its queue (HoldTime) after a resync guessed."""
+        if self.offered_at is None or self.offered_at_estimated:
+            if self.stays and self.stays[0].joined_at == self.offered_at:
+                self.stays[0].joined_at = at
+            self.offered_at = at
+            self.offered_at_estimated = False
+
+    def parts(self) -> int:
+        return len(self.stays) + len(self.legs)
+
+    def open_legs(self) -> list[_AgentLeg]:
+        return [leg for leg in self.legs if leg.ended_at is None]
 
     def start(self) -> float:
         return self.offered_at if self.offered_at is not None else self.created_at
@@ -301,6 +386,8 @@ def _note_listing(channel: _Channel, frame: Frame, at: float) -> None:
         if call.offered_at is None:
             call.offered_at = at - _duration_seconds(frame.get("Duration"))
             call.offered_at_estimated = True
+        if not call.stays:
+            call.stays.append(_QueueStay(call.queue, call.offered_at, call.parts()))
         if frame.get("BridgeId"):
             call.answered = True
             call.in_queue = False

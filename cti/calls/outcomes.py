@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from cti.calls.legs import recorded_legs
 from cti.calls.model import CONSULT_RING, QUEUE_RING, _Call, _Offer
 from cti.events import CallEnded, Direction, Outcome, Party, WithdrawalReason
 
@@ -116,6 +117,10 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
     cause, cause_text = call.hangup_cause, call.hangup_cause_text
     if outcome in _DIAL_CAUSES and cause in (0, 16):  # normal clearing: the agent's leg spoke
         cause, cause_text = _DIAL_CAUSES[outcome]
+    if call.legs:
+        talk = sum(leg.talk_seconds(at) for leg in call.legs)
+    else:
+        talk = max(0.0, at - answered_at) if answered_at is not None else 0.0
     return CallEnded(
         linked_id=call.linked_id,
         direction=call.direction,
@@ -128,9 +133,10 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
         answered_at=answered_at,
         ended_at=at,
         wait_seconds=max(0.0, waited_until - offered_at),
-        talk_seconds=max(0.0, at - answered_at) if answered_at is not None else 0.0,
+        talk_seconds=talk,
         hangup_cause=cause,
         hangup_cause_text=cause_text,
         tags=call.tags,
         estimated=resynced,
+        legs=recorded_legs(call, at),
     )

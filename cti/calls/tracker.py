@@ -12,6 +12,16 @@ from types import MethodType
 from typing import Final
 
 from cti.ami.framing import Frame
+from cti.calls.legs import (
+    close_stay,
+    completed_leg,
+    end_leg,
+    end_open_legs,
+    join_queue,
+    leg_on,
+    open_leg,
+    transferer_leg,
+)
 from cti.calls.model import (
     _WITHHELD_NUMBERS,
     CONSULT_RING,
@@ -52,6 +62,7 @@ from cti.events import (
     CallOfferWithdrawn,
     CallQueueTimedOut,
     Direction,
+    LegEnd,
     OriginateFailed,
     Outcome,
     Party,
@@ -236,6 +247,15 @@ class CallTracker:
             # Not kept on the call: its AgentComplete's TalkTime tells the answer time better
             # than the leg's age (which runs from its ring).
             answered_at = at - _duration_seconds(frame.get("Duration"))
+            open_leg(
+                call,
+                agent=offer.agent_interface,
+                member="",
+                device_channel=channel.name,
+                queue=call.queue,
+                at=answered_at,
+                hold=max(0.0, answered_at - call.start()),
+            )
             events.append(
                 CallAnswered(
                     linked_id=call.linked_id,
@@ -316,6 +336,9 @@ class CallTracker:
         if offer is not None and _consultation_over(offer):
             offer.completed = True  # the consulted agent hung up without taking the customer
             events = self._withdraw(call, offer, WithdrawalReason.TRANSFER_CANCELLED, at)
+        leg = leg_on(call, channel.name)
+        if leg is not None:  # that agent's part is over, whatever becomes of the call
+            events += end_leg(call, leg, LegEnd.HUNG_UP, at)
         if call.channels:
             return events
         return events + self._end_call(call, at)
@@ -424,6 +447,9 @@ class CallTracker:
         device = get("DestChannel") or ""
         consult = calling.uniqueid not in call.customer_side
         calling.consult = calling.consult or consult
+        # The customer rings another phone with no transfer told (a Redirect): it has left
+        # whoever it talked to.
+        events: list[CallEvent] = [] if consult else end_open_legs(call, LegEnd.MOVED, at)
         offer = _Offer(
             dest_uniqueid,
             device,
@@ -435,7 +461,7 @@ class CallTracker:
             offered_at=at,
         )
         call.offers[dest_uniqueid] = offer
-        return [self._offered(call, offer, "", at, exten=_text(get("Exten")))]
+        return [*events, self._offered(call, offer, "", at, exten=_text(get("Exten")))]
 
     def _end_dialled_ring(
         self, call: _Call, offer: _Offer, status: str, at: float
@@ -496,20 +522,25 @@ class CallTracker:
             channel.consult = True  # an attended transfer consults a queue, not the customer
             return []
         get = frame.get
+        events: list[CallEvent] = []
         if call.answered:
             call.any_member_answered = False  # transferred to a queue: a new round of rings
+            # Back in a queue with no transfer told (a Redirect to a queue's DID): the customer
+            # has left the agent it talked to.
+            events = end_open_legs(call, LegEnd.MOVED, at)
         call.customer_side[channel.uniqueid] = None
         call.caller = channel
         call.queue = get("Queue") or ""
         call.joined_at = at
         call.in_queue = True
+        join_queue(call, call.queue, at)
         if call.offered_at is None:
             call.offered_at = at
         _note_caller_id(call, frame)
         if not call.dnis:
             call.dnis = _text(get("Exten"))
         self._report_as_inbound(call)
-        return []
+        return events
 
     def _on_queue_caller_leave(self, frame: Frame, at: float) -> list[CallEvent]:
         channel = self._channels.get(frame.get("Uniqueid") or "")
@@ -532,13 +563,12 @@ class CallTracker:
         get = frame.get
         call.in_queue = False
         hold_seconds = _int(get("HoldTime"))
-        if call.offered_at is None or call.offered_at_estimated:
-            call.offered_at = at - hold_seconds
-            call.offered_at_estimated = False
+        call.refine_offered_at(at - hold_seconds)
         waited = at - call.joined_at if call.joined_at is not None else float(hold_seconds)
         # A caller who hangs up has a hangup request before this event; a timeout has none.
         hung_up = channel.hangup_requested
         call.queue_result = Outcome.ABANDONED if hung_up else Outcome.QUEUE_TIMEOUT
+        close_stay(call, str(call.queue_result), at, float(hold_seconds))
         reason = WithdrawalReason.CALLER_LEFT if hung_up else WithdrawalReason.QUEUE_TIMEOUT
         events = self._withdraw_open_offers(call, reason, at)
         if not call.reported:
@@ -690,6 +720,14 @@ class CallTracker:
             call.caller = channel
             call.customer_side[channel.uniqueid] = None
         self._report_as_inbound(call)
+        # This agent's wait is the customer's time in this queue (a Redirect may have brought
+        # it back into one): Asterisk's HoldTime, timed here from the latest join when seen.
+        told = get("HoldTime")
+        hold = float(_int(told)) if told else None
+        joined = call.joined_at
+        if joined is None and hold is not None:
+            joined = at - hold
+        close_stay(call, "answered", at, hold)
         return self._answer(
             call,
             agent_interface=member_key(get("Interface") or "") or offer.agent_interface,
@@ -697,27 +735,71 @@ class CallTracker:
             device_channel=get("DestChannel") or offer.device_channel,
             queue=get("Queue") or call.queue,
             at=at,
+            wait_from=joined,
+            hold=hold,
         )
 
     def _on_agent_complete(self, frame: Frame, at: float) -> list[CallEvent]:
-        """Fills in what a resync could not know: when the call was answered, and by whom."""
-        channel = self._channels.get(frame.get("Uniqueid") or "")
-        if channel is None:
+        """Asterisk's own figures for one agent's part of the call (HoldTime, TalkTime), and
+        what a resync could not know: when the call was answered, and by whom."""
+        call = self._completed_call(frame)
+        if call is None:
             return []
-        call = channel.call
         get = frame.get
-        if call.answered_at is None:
+        told_talk, told_hold = get("TalkTime"), get("HoldTime")
+        talk, hold = _int(told_talk), _int(told_hold)
+        adopted = call.answered_at is None  # its connection was never seen
+        if adopted:
             call.answered = True
-            call.answered_at = at - _int(get("TalkTime"))
-            if call.offered_at is None or call.offered_at_estimated:
-                call.offered_at = call.answered_at - _int(get("HoldTime"))
-                call.offered_at_estimated = False
+            call.answered_at = at - talk
+            call.refine_offered_at(call.answered_at - hold)
+            close_stay(call, "answered", call.answered_at, float(hold))
+        agent, queue = member_key(get("Interface") or ""), get("Queue") or ""
         if not call.agent_interface:
-            call.agent_interface = member_key(get("Interface") or "")
+            call.agent_interface = agent
             call.member_name = get("MemberName") or ""
         if not call.queue:
-            call.queue = get("Queue") or ""
+            call.queue = queue
+        device = get("DestChannel") or ""
+        leg = completed_leg(call, device, agent, queue)
+        if leg is None and device:  # connected while we were away (an adopted call)
+            member = get("MemberName") or ""
+            open_leg(
+                call,
+                agent=agent,
+                member=member,
+                device_channel=device,
+                queue=queue,
+                at=at - talk,
+                hold=hold,
+            )
+            leg = leg_on(call, device)
+        if leg is not None:
+            if adopted and told_talk:
+                leg.answered_at = at - talk  # better than the listed channel's age
+            leg.member_name = leg.member_name or get("MemberName") or ""
+            if told_talk:
+                leg.talk = float(talk)
+            if told_hold:
+                leg.hold = float(hold)
         return []
+
+    def _completed_call(self, frame: Frame) -> _Call | None:
+        """The call an AgentComplete is about. Some carry no Channel, Uniqueid or Linkedid
+        (the caller's channel was gone first): the agent's channel tells, else the member's
+        open leg in that queue."""
+        for key in ("Uniqueid", "DestUniqueid"):
+            channel = self._channels.get(frame.get(key) or "")
+            if channel is not None:
+                return channel.call
+        agent = member_key(frame.get("Interface") or "")
+        queue = frame.get("Queue") or ""
+        if not agent:
+            return None
+        for call in reversed(self._calls.values()):
+            if any(leg.agent_interface == agent and leg.queue == queue for leg in call.open_legs()):
+                return call
+        return None
 
     # ------------------------------------------------------------ transfers
 
@@ -731,7 +813,10 @@ class CallTracker:
         if transferee in call.channels:
             call.customer_side[transferee] = None
         target = f"{get('Extension') or ''}@{get('Context') or ''}"
-        return [_transferred(call, frame, TransferKind.BLIND, "Transferer", target, at)]
+        return [
+            _transferred(call, frame, TransferKind.BLIND, "Transferer", target, at),
+            *self._transferer_done(call, get("TransfererChannel") or "", at),
+        ]
 
     def _on_attended_transfer(self, frame: Frame, at: float) -> list[CallEvent]:
         get = frame.get
@@ -739,6 +824,7 @@ class CallTracker:
         if call is None:
             return []
         target_channel = get("TransferTargetChannel") or ""
+        done = self._transferer_done(call, get("OrigTransfererChannel") or "", at)
         consultation = _consultation(call)
         if consultation is not None:
             # The consulted agent takes the call: at once if it answered the consultation,
@@ -752,6 +838,7 @@ class CallTracker:
                 call.device_channel = consultation.device_channel
                 if consultation.queue:
                     call.queue = consultation.queue
+                self._hand_over(call, consultation.device_channel, consultation.member_name, at)
             else:
                 consultation.kind = TRANSFER_RING
         else:
@@ -768,7 +855,30 @@ class CallTracker:
                 call.agent_interface = interface_of(target_channel)
                 call.member_name = ""
                 call.device_channel = target_channel
-        return [_transferred(call, frame, TransferKind.ATTENDED, "OrigTransferer", target, at)]
+                self._hand_over(call, target_channel, "", at)
+        return [
+            _transferred(call, frame, TransferKind.ATTENDED, "OrigTransferer", target, at),
+            *done,
+        ]
+
+    @staticmethod
+    def _transferer_done(call: _Call, transferer_channel: str, at: float) -> list[CallEvent]:
+        leg = transferer_leg(call, transferer_channel)
+        return [] if leg is None else list(end_leg(call, leg, LegEnd.TRANSFERRED, at))
+
+    @staticmethod
+    def _hand_over(call: _Call, device_channel: str, member: str, at: float) -> None:
+        """An attended transfer put the customer through to the agent it consulted: that
+        agent's leg starts now (it waited for nobody: hold 0)."""
+        open_leg(
+            call,
+            agent=call.agent_interface,
+            member=member,
+            device_channel=device_channel,
+            queue=call.queue,
+            at=at,
+            hold=0.0,
+        )
 
     def _transferred_call(self, frame: Frame, transferer: str) -> _Call | None:
         """The reported call a successful transfer event is about (the transferee's, else the
@@ -849,7 +959,13 @@ class CallTracker:
         queue: str,
         at: float,
         wait_from: float | None = None,
+        hold: float | None = None,
     ) -> list[CallEvent]:
+        """The customer is connected to this agent: the call's answer (the first one), and the
+        agent's leg. ``wait_from``: the start of this agent's wait (default the call's start);
+        ``hold``: Asterisk's figure for it, when it told one."""
+        if wait_from is None:
+            wait_from = call.start()
         if call.answered_at is None:
             call.answered_at = at
         call.answered = True
@@ -858,6 +974,15 @@ class CallTracker:
         call.device_channel = device_channel
         if queue:
             call.queue = queue
+        open_leg(
+            call,
+            agent=agent_interface,
+            member=member_name,
+            device_channel=device_channel,
+            queue=queue,
+            at=at,
+            hold=at - wait_from if hold is None else hold,
+        )
         events: list[CallEvent] = [
             CallAnswered(
                 linked_id=call.linked_id,
@@ -867,7 +992,7 @@ class CallTracker:
                 queue=queue,
                 direction=call.direction,
                 at=at,
-                wait_seconds=at - (call.start() if wait_from is None else wait_from),
+                wait_seconds=max(0.0, at - wait_from),
             )
         ]
         events += self._withdraw_open_offers(call, WithdrawalReason.ANSWERED_ELSEWHERE, at)
@@ -909,8 +1034,23 @@ class CallTracker:
         else:
             reason = WithdrawalReason.CALLER_LEFT
         events = self._withdraw_open_offers(call, reason, at)
-        if call.reported:
-            events.append(_ended(call, at, resynced=resynced))
+        if not call.reported:
+            return events
+        if not call.legs and call.answered and call.agent_interface:
+            # Answered as far as a resync could tell, its connection never seen.
+            answered_at = call.answered_at if call.answered_at is not None else at
+            open_leg(
+                call,
+                agent=call.agent_interface,
+                member=call.member_name,
+                device_channel=call.device_channel,
+                queue=call.queue,
+                at=answered_at,
+                hold=answered_at - call.start(),
+            )
+        events += end_open_legs(call, LegEnd.CALL_ENDED, at, estimated=resynced)
+        close_stay(call, "left", at)
+        events.append(_ended(call, at, resynced=resynced))
         return events
 
     # ------------------------------------------------------------ resync
@@ -933,6 +1073,9 @@ class CallTracker:
         events: list[CallEvent] = []
         for channel in gone:
             self._unregister_channel(channel)
+            leg = leg_on(call, channel.name)
+            if leg is not None:
+                events += end_leg(call, leg, LegEnd.HUNG_UP, gone_at, estimated=True)
             offer = call.offers.get(channel.uniqueid)
             if offer is not None and offer.open:
                 events += self._withdraw(call, offer, WithdrawalReason.CANCELLED, at)

@@ -18,17 +18,20 @@ from hypothesis import strategies as st
 from cti.ami.framing import Frame
 from cti.calls import CallTracker, interface_of, number_of
 from cti.events import (
+    AgentLegEnded,
     CallAbandoned,
     CallAnswered,
     CallDialEnded,
     CallDialled,
     CallEnded,
     CallEvent,
+    CallLeg,
     CallOffered,
     CallOfferWithdrawn,
     CallQueueTimedOut,
     CallTransferred,
     Direction,
+    LegEnd,
     OriginateFailed,
     Outcome,
     Party,
@@ -199,9 +202,23 @@ def test_the_caller_is_answered_by_alice_after_two_seconds_in_the_queue() -> Non
     ]
 
 
-def test_the_answered_call_ends_after_about_twenty_seconds_of_talk() -> None:
+def test_the_answered_call_ends_after_twenty_one_seconds_of_talk_as_asterisk_counts_it() -> None:
     events = replay_calls(received("03-inbound-answered-by-agent"))
-    assert kinds(events) == ["CallOffered", "CallAnswered", "CallEnded"]
+    assert kinds(events) == ["CallOffered", "CallAnswered", "AgentLegEnded", "CallEnded"]
+    # Alice hung up first: her part ends with her channel, the call when the caller's goes.
+    assert events[2] == AgentLegEnded(
+        linked_id=LINKED_03,
+        agent_interface="Local/1001@agents",
+        member_name="Alice Agent",
+        device_channel="Local/1001@agents-00000001;1",
+        queue="sales",
+        direction=Direction.INBOUND,
+        answered_at=2.509781,
+        hold_seconds=2.0,  # AgentConnect's HoldTime
+        talk_seconds=21.0,  # AgentComplete's TalkTime
+        reason=LegEnd.HUNG_UP,
+        at=23.033376,
+    )
     assert events[-1] == CallEnded(
         linked_id=LINKED_03,
         direction=Direction.INBOUND,
@@ -214,10 +231,34 @@ def test_the_answered_call_ends_after_about_twenty_seconds_of_talk() -> None:
         answered_at=2.509781,  # AgentConnect
         ended_at=23.055978,  # the last channel's Hangup
         wait_seconds=approx(2.0024, abs=1e-4),
-        talk_seconds=approx(20.546, abs=1e-3),
+        talk_seconds=21.0,
         hangup_cause=16,
         hangup_cause_text="Normal Clearing",
         tags=(),
+        legs=(
+            CallLeg(
+                kind="queue",
+                queue="sales",
+                agent_interface="",
+                member_name="",
+                started_at=0.507362,
+                ended_at=2.509781,
+                wait_seconds=2.0,
+                talk_seconds=0.0,
+                result="answered",
+            ),
+            CallLeg(
+                kind="agent",
+                queue="sales",
+                agent_interface="Local/1001@agents",
+                member_name="Alice Agent",
+                started_at=2.509781,
+                ended_at=23.033376,
+                wait_seconds=2.0,
+                talk_seconds=21.0,
+                result="hung_up",
+            ),
+        ),
     )
 
 
@@ -347,6 +388,19 @@ def test_a_caller_hanging_up_in_an_empty_queue_abandons_after_eight_seconds() ->
             hangup_cause=16,
             hangup_cause_text="Normal Clearing",
             tags=(),
+            legs=(
+                CallLeg(
+                    kind="queue",
+                    queue="sales",
+                    agent_interface="",
+                    member_name="",
+                    started_at=0.30792,
+                    ended_at=8.333632,
+                    wait_seconds=8.0,  # QueueCallerAbandon's HoldTime
+                    talk_seconds=0.0,
+                    result="abandoned",
+                ),
+            ),
         ),
     ]
 
@@ -429,10 +483,12 @@ def test_a_national_number_without_a_name_is_offered_as_presented() -> None:
 
 def test_both_sequential_calls_are_answered_by_the_same_agent() -> None:
     events = replay_calls(received("05-inbound-withheld-and-national-cli"))
-    assert kinds(events) == ["CallOffered", "CallAnswered", "CallEnded"] * 2
+    assert kinds(events) == ["CallOffered", "CallAnswered", "AgentLegEnded", "CallEnded"] * 2
     ended = of_type(events, CallEnded)
     assert [e.outcome for e in ended] == [Outcome.ANSWERED, Outcome.ANSWERED]
-    assert [e.talk_seconds for e in ended] == [approx(20.5, abs=0.1), approx(20.5, abs=0.1)]
+    # Asterisk's TalkTime (whole seconds) for 20.5 s of talk each.
+    assert [e.talk_seconds for e in ended] == [20.0, 21.0]
+    assert [e.talk_seconds for e in of_type(events, AgentLegEnded)] == [20.0, 21.0]
 
 
 # ---------------------------------------------------------------- 06: click-to-call, originates
@@ -495,8 +551,9 @@ def test_click_to_call_rings_the_agent_then_dials_the_customer_who_answers() -> 
             wait_seconds=approx(4.309459 - 0.30414),
         ),
     ]
-    [ended] = events[5:]
-    assert isinstance(ended, CallEnded)
+    leg, ended = events[5:]
+    assert isinstance(leg, AgentLegEnded) and isinstance(ended, CallEnded)
+    assert (leg.agent_interface, leg.talk_seconds) == ("Local/1001@agents", approx(18.0, abs=0.1))
     assert (ended.outcome, ended.customer_number, ended.agent_interface, ended.tags) == (
         Outcome.ANSWERED,
         "6001",
@@ -615,9 +672,10 @@ def test_a_predictive_call_is_offered_with_the_dialled_customer_number() -> None
         "CallDialEnded",
         "CallOffered",
         "CallAnswered",
+        "AgentLegEnded",
         "CallEnded",
     ]
-    offered, answered, ended = call[2], call[3], call[4]
+    offered, answered, ended = call[2], call[3], call[5]
     assert isinstance(offered, CallOffered)
     assert (offered.direction, offered.customer_number, offered.dnis, offered.caller_number) == (
         Direction.OUTBOUND,
@@ -630,7 +688,7 @@ def test_a_predictive_call_is_offered_with_the_dialled_customer_number() -> None
     assert isinstance(answered, CallAnswered) and isinstance(ended, CallEnded)
     assert answered.wait_seconds == approx(2.0, abs=0.01)
     assert (ended.outcome, ended.direction) == (Outcome.ANSWERED, Direction.OUTBOUND)
-    assert ended.talk_seconds == approx(20.5, abs=0.1)
+    assert ended.talk_seconds == 21.0  # AgentComplete's TalkTime for 20.5 s of talk
 
 
 def test_a_predictive_customer_left_waiting_is_an_abandoned_outbound_call() -> None:
@@ -717,7 +775,14 @@ def test_a_restarted_tracker_adopts_the_listed_calls_and_finishes_them() -> None
         LINKED_09_THIRD: ("queued", "sales"),
     }
     events = replay_calls(received("09-resync-after-reconnect", 2), tracker, resync=False)
-    assert kinds(events) == ["CallAbandoned", "CallEnded", "CallEnded", "CallEnded"]
+    assert kinds(events) == [
+        "CallAbandoned",
+        "CallEnded",
+        "AgentLegEnded",
+        "CallEnded",
+        "AgentLegEnded",
+        "CallEnded",
+    ]
     ended = {e.linked_id: e for e in of_type(events, CallEnded)}
     first = ended[LINKED_09_FIRST]
     # AgentComplete's TalkTime / HoldTime stand in for the AgentConnect we never saw.
@@ -930,7 +995,7 @@ def transfer(kind: str, result: str = "Success") -> Received:
 
 def test_a_blind_transfer_of_an_answered_call_is_reported() -> None:
     events = replay_calls([*ringing_two_agents(), transfer("BlindTransfer")])
-    assert events[-1] == CallTransferred(
+    assert events[-2] == CallTransferred(
         linked_id="9.1",
         kind=TransferKind.BLIND,
         agent_interface="PJSIP/1001",
@@ -939,12 +1004,22 @@ def test_a_blind_transfer_of_an_answered_call_is_reported() -> None:
         target="2000@transfer",
         at=10.0,
     )
+    # The transferer's part of the call is over: its own end and wrap-up.
+    leg = events[-1]
+    assert isinstance(leg, AgentLegEnded)
+    assert (leg.agent_interface, leg.reason, leg.talk_seconds) == (
+        "PJSIP/1001",
+        LegEnd.TRANSFERRED,
+        approx(5.9),
+    )
 
 
 def test_an_attended_transfer_is_reported_with_its_target_channel() -> None:
     events = replay_calls([*ringing_two_agents(), transfer("AttendedTransfer")])
-    assert isinstance(events[-1], CallTransferred)
-    assert (events[-1].kind, events[-1].target) == (TransferKind.ATTENDED, "PJSIP/1003-00000009")
+    transferred, leg = events[-2:]
+    assert isinstance(transferred, CallTransferred) and isinstance(leg, AgentLegEnded)
+    assert (transferred.kind, transferred.target) == (TransferKind.ATTENDED, "PJSIP/1003-00000009")
+    assert (leg.agent_interface, leg.reason) == ("PJSIP/1001", LegEnd.TRANSFERRED)
 
 
 def test_a_failed_transfer_is_not_reported() -> None:

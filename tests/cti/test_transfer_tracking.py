@@ -14,6 +14,7 @@ from cti.calls import CallTracker
 from cti.events import (
     Activity,
     AgentActivityChanged,
+    AgentLegEnded,
     CallAbandoned,
     CallAnswered,
     CallEnded,
@@ -21,6 +22,7 @@ from cti.events import (
     CallOffered,
     CallOfferWithdrawn,
     CallTransferred,
+    LegEnd,
     TransferKind,
     WithdrawalReason,
 )
@@ -170,10 +172,15 @@ def test_a_blind_transfer_offers_the_customer_to_the_target_agent_and_ends_once(
         "CallOffered",
         "CallAnswered",
         "CallTransferred",
+        "AgentLegEnded",  # 1001's part: over with the transfer
         "CallOffered",
         "CallAnswered",
+        "AgentLegEnded",  # 1002's part: over when it hangs up
         "CallEnded",
     ]
+    first_leg, second_leg = of_type(events, AgentLegEnded)
+    assert (first_leg.agent_interface, first_leg.reason) == ("PJSIP/1001", LegEnd.TRANSFERRED)
+    assert (second_leg.agent_interface, second_leg.reason) == ("PJSIP/1002", LegEnd.HUNG_UP)
     transferred = of_type(events, CallTransferred)[0]
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
         TransferKind.BLIND,
@@ -234,7 +241,14 @@ def test_a_blind_transfer_to_a_queue_is_offered_from_that_queue() -> None:
             hangup(CUSTOMER),
         ]
     )
-    assert names(events)[2:] == ["CallTransferred", "CallOffered", "CallAnswered", "CallEnded"]
+    assert names(events)[2:] == [
+        "CallTransferred",
+        "AgentLegEnded",
+        "CallOffered",
+        "CallAnswered",
+        "AgentLegEnded",
+        "CallEnded",
+    ]
     offered = of_type(events, CallOffered)[-1]
     assert (offered.queue, offered.linked_id, offered.agent_interface) == (
         "support",
@@ -243,6 +257,13 @@ def test_a_blind_transfer_to_a_queue_is_offered_from_that_queue() -> None:
     )
     (ended,) = of_type(events, CallEnded)
     assert (ended.agent_interface, ended.queue) == ("PJSIP/1002", "support")
+    # The record keeps both queues and both agents.
+    assert [(leg.kind, leg.queue, leg.agent_interface, leg.result) for leg in ended.legs] == [
+        ("queue", "sales", "", "answered"),
+        ("agent", "sales", "PJSIP/1001", "transferred"),
+        ("queue", "support", "", "answered"),
+        ("agent", "support", "PJSIP/1002", "hung_up"),
+    ]
 
 
 # ---------------------------------------------------------------- attended
@@ -270,8 +291,9 @@ def test_an_attended_transfer_is_offered_during_the_consultation_and_completes()
         ],
         tracker,
     )
-    (transferred,) = completing
-    assert isinstance(transferred, CallTransferred)
+    transferred, leg = completing
+    assert isinstance(transferred, CallTransferred) and isinstance(leg, AgentLegEnded)
+    assert (leg.agent_interface, leg.reason) == ("PJSIP/1001", LegEnd.TRANSFERRED)
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
         TransferKind.ATTENDED,
         "PJSIP/1001",
@@ -280,7 +302,9 @@ def test_an_attended_transfer_is_offered_during_the_consultation_and_completes()
     ending = apply(
         [hangup(CONSULT_TARGET), hangup(CONSULT_2), hangup(CONSULT_1), hangup(CUSTOMER)], tracker
     )
-    (ended,) = ending
+    leg, ended = ending
+    assert isinstance(leg, AgentLegEnded) and leg.agent_interface == "PJSIP/1002"
+    assert leg.device_channel == CONSULT_TARGET[0]
     assert isinstance(ended, CallEnded) and ended.agent_interface == "PJSIP/1002"
 
 
@@ -302,6 +326,7 @@ def test_a_cancelled_consultation_is_withdrawn_and_the_call_ends_once_with_the_f
         "CallOffered",
         "CallAnswered",
         "CallOfferWithdrawn",
+        "AgentLegEnded",
         "CallEnded",
     ]
     (withdrawn,) = of_type(events, CallOfferWithdrawn)
@@ -339,7 +364,14 @@ def test_a_transfer_completed_before_the_target_answers_goes_to_it_when_it_does(
             hangup(CUSTOMER),
         ]
     )
-    assert names(events)[2:] == ["CallOffered", "CallTransferred", "CallAnswered", "CallEnded"]
+    assert names(events)[2:] == [
+        "CallOffered",
+        "CallTransferred",
+        "AgentLegEnded",
+        "CallAnswered",
+        "AgentLegEnded",
+        "CallEnded",
+    ]
     (ended,) = of_type(events, CallEnded)
     assert ended.agent_interface == "PJSIP/1002"
 
@@ -364,7 +396,12 @@ def test_a_consultation_through_a_queue_never_counts_as_the_customer_abandoning(
             hangup(CUSTOMER),
         ]
     )
-    assert names(events)[2:] == ["CallOffered", "CallOfferWithdrawn", "CallEnded"]
+    assert names(events)[2:] == [
+        "CallOffered",
+        "CallOfferWithdrawn",
+        "AgentLegEnded",
+        "CallEnded",
+    ]
     offered = of_type(events, CallOffered)[-1]
     assert (offered.queue, offered.caller_number) == ("support", "+4930123456")
     assert of_type(events, CallOfferWithdrawn)[0].reason is WithdrawalReason.TRANSFER_CANCELLED
@@ -406,7 +443,7 @@ def test_a_consultation_with_its_own_linkedid_leaves_only_the_transfer_to_follow
             hangup(CUSTOMER),
         ]
     )
-    assert names(events)[2:] == ["CallTransferred", "CallEnded"]
+    assert names(events)[2:] == ["CallTransferred", "AgentLegEnded", "AgentLegEnded", "CallEnded"]
     assert {e.linked_id for e in events} == {CALL}
     (ended,) = of_type(events, CallEnded)
     assert ended.agent_interface == "PJSIP/1002"
@@ -417,7 +454,7 @@ def test_transfer_frames_replayed_later_change_nothing() -> None:
     tracker = CallTracker()
     first = apply(frames, tracker)
     assert apply(frames, tracker) == []
-    assert names(first)[-1] == "CallTransferred"
+    assert names(first)[-2:] == ["CallTransferred", "AgentLegEnded"]
 
 
 # ---------------------------------------------------------------- agents
@@ -493,3 +530,34 @@ def test_an_answered_consultation_gone_while_the_link_was_down_is_withdrawn_at_r
     )
     (open_call,) = tracker.open_calls()
     assert open_call.agent_interface == "PJSIP/1001"
+
+
+# ---------------------------------------------------------------- per-agent figures
+
+
+def test_an_agent_complete_without_the_callers_ids_still_gives_the_agents_talk_time() -> None:
+    """Seen in a 50-call burst: the caller's channel was gone first, so AgentComplete carries
+    no Channel, Uniqueid or Linkedid. The agent's channel (or, without it, the member and the
+    queue) still finds the leg."""
+    for dest in (chan(AGENT_1, "Dest"), {}):
+        events = apply(
+            [
+                *answered_by_1001(),
+                hangup(CUSTOMER),
+                frame(
+                    "AgentComplete",
+                    **dest,
+                    Queue="sales",
+                    Interface="PJSIP/1001",
+                    MemberName="Agent 1001",
+                    HoldTime="2",
+                    TalkTime="37",
+                    Reason="caller",
+                ),
+                hangup(AGENT_1),
+            ]
+        )
+        leg, ended = events[-2:]
+        assert isinstance(leg, AgentLegEnded) and isinstance(ended, CallEnded)
+        assert (leg.agent_interface, leg.hold_seconds, leg.talk_seconds) == ("PJSIP/1001", 2, 37)
+        assert ended.talk_seconds == 37

@@ -18,12 +18,14 @@ from cti.ami.link import AmiLink, LinkConfig
 from cti.events import (
     Activity,
     AgentActivityChanged,
+    AgentLegEnded,
     CallAnswered,
     CallEnded,
     CallOffered,
     CallOfferWithdrawn,
     CallTransferred,
     DomainEvent,
+    LegEnd,
     Outcome,
     TransferKind,
     WithdrawalReason,
@@ -168,9 +170,15 @@ async def test_a_blind_transfer_to_an_agent_pops_the_same_customer_and_ends_once
         "CallOffered",
         "CallAnswered",  # 1001
         "CallTransferred",
+        "AgentLegEnded",  # 1001's part is over
         "CallOffered",
         "CallAnswered",  # 1002
+        "AgentLegEnded",
         "CallEnded",
+    ]
+    assert [(leg.agent_interface, leg.reason) for leg in of_type(rig.seen, AgentLegEnded)] == [
+        (rig.interface("1001"), LegEnd.TRANSFERRED),
+        (rig.interface("1002"), LegEnd.HUNG_UP),
     ]
     (transferred,) = of_type(rig.seen, CallTransferred)
     assert (transferred.kind, transferred.agent_interface, transferred.target) == (
@@ -219,8 +227,10 @@ async def test_a_blind_transfer_to_a_queue_did_is_offered_from_that_queue(rig: R
         "CallOffered",
         "CallAnswered",
         "CallTransferred",
+        "AgentLegEnded",
         "CallOffered",
         "CallAnswered",
+        "AgentLegEnded",
         "CallEnded",
     ]
     offered = of_type(rig.seen, CallOffered)[-1]
@@ -274,7 +284,13 @@ async def test_an_attended_transfer_completed_by_hanging_up_hands_the_call_over(
         "CallOffered",
         "CallAnswered",
         "CallTransferred",
+        "AgentLegEnded",  # 1001, transferred
+        "AgentLegEnded",  # 1002, hung up
         "CallEnded",
+    ]
+    assert [(leg.agent_interface, leg.reason) for leg in of_type(rig.seen, AgentLegEnded)] == [
+        (rig.interface("1001"), LegEnd.TRANSFERRED),
+        (rig.interface("1002"), LegEnd.HUNG_UP),
     ]
     (ended,) = of_type(rig.seen, CallEnded)
     assert (ended.agent_interface, ended.outcome) == (rig.interface("1002"), Outcome.ANSWERED)
@@ -317,6 +333,7 @@ async def test_a_cancelled_attended_transfer_leaves_the_customer_with_the_first_
         "CallOffered",
         "CallAnswered",
         "CallOfferWithdrawn",
+        "AgentLegEnded",  # 1001 only: 1002 never had the customer
         "CallEnded",
     ]
     assert not of_type(rig.seen, CallTransferred)
@@ -362,3 +379,73 @@ async def test_a_blind_transfer_of_a_channel_in_no_bridge_is_invalid_and_changes
             actions.blind_transfer(offered.device_channel, context="transfer", exten="1002")
         )
     assert not of_type(await rig.settle(), CallTransferred)
+
+
+@pytest.mark.parametrize("rig", MODES, indirect=True)
+async def test_a_caller_redirected_to_another_queue_ends_the_first_agents_part_there(
+    rig: Rig,
+) -> None:
+    """No transfer: the queue caller answered by 1001 in sales is sent by AMI Redirect to the
+    support DID and answered there by 1002. 1001's part ends when the customer leaves it, with
+    Asterisk's own figures; 1002 waited only in support; the record keeps every leg."""
+    told: list[dict[str, str]] = []  # AgentConnect / AgentComplete as the simulator sent them
+    rig.sim.pbx.listeners.append(
+        lambda event: (
+            told.append({"Event": event.name, **dict(event.headers)})
+            if event.name in ("AgentConnect", "AgentComplete")
+            else None
+        )
+    )
+    answered = await rig.answered_by_1001()
+    call = answered.linked_id
+    await rig.advance(5)  # 1001 and the customer talk for a while
+    (caller,) = [c for c in rig.sim.pbx.channels.values() if c.uniqueid == call]
+    reply = await rig.link.send(actions.redirect(caller.name, context="transfer", exten="5001"))
+    assert reply.get("Message") == "Redirect successful"
+    moved = await rig.advance(1)
+    (first_leg,) = of_type(moved, AgentLegEnded)
+    assert (first_leg.linked_id, first_leg.agent_interface, first_leg.queue) == (
+        call,
+        rig.interface("1001"),
+        "sales",
+    )
+    assert first_leg.reason in (LegEnd.MOVED, LegEnd.HUNG_UP)
+    assert first_leg.device_channel == answered.device_channel
+    assert not of_type(moved, CallEnded)
+    assert rig.telephony.agents.agent(rig.interface("1001")).activity is Activity.IDLE
+
+    await rig.advance(60)  # the caller waits in support (the IVR first), 1002 talks 20 s
+    assert call_events(rig.seen, call) == [
+        "CallOffered",
+        "CallAnswered",  # 1001 in sales
+        "AgentLegEnded",  # 1001: the customer left it
+        "CallOffered",
+        "CallAnswered",  # 1002 in support
+        "AgentLegEnded",
+        "CallEnded",
+    ]
+    figures = {(t["Event"], t["MemberName"][-4:]): t for t in told}
+    talk_time = {a: float(figures["AgentComplete", a]["TalkTime"]) for a in ("1001", "1002")}
+    hold_time = {a: float(figures["AgentConnect", a]["HoldTime"]) for a in ("1001", "1002")}
+    assert first_leg.talk_seconds == talk_time["1001"]
+    # 1002 waited in support only, not since the call began (the simulated clock runs apart
+    # from the receive times, so Asterisk's figures are what this run can compare).
+    assert hold_time["1002"] < talk_time["1001"]
+
+    (ended,) = of_type(rig.seen, CallEnded)
+    assert (ended.agent_interface, ended.queue, ended.outcome) == (
+        rig.interface("1002"),
+        "support",
+        Outcome.ANSWERED,
+    )
+    assert [(leg.kind, leg.queue, leg.agent_interface) for leg in ended.legs] == [
+        ("queue", "sales", ""),
+        ("agent", "sales", rig.interface("1001")),
+        ("queue", "support", ""),
+        ("agent", "support", rig.interface("1002")),
+    ]
+    agent_legs = [leg for leg in ended.legs if leg.kind == "agent"]
+    assert [leg.talk_seconds for leg in agent_legs] == [talk_time["1001"], talk_time["1002"]]
+    assert [leg.wait_seconds for leg in agent_legs] == [hold_time["1001"], hold_time["1002"]]
+    assert ended.talk_seconds == talk_time["1001"] + talk_time["1002"]
+    assert rig.sim.pbx.channels == {}

@@ -8,7 +8,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from cti.calls import OpenCall
-from cti.events import Direction, Outcome
+from cti.events import AgentLegEnded, CallEnded, Direction, LegEnd, Outcome
 from desk.checkpoint import RedisCheckpoint, ended_in_the_gap
 
 
@@ -51,7 +51,11 @@ def test_calls_gone_from_the_pbx_are_answered_if_they_were_else_of_unknown_outco
         open_call("still-up", "answered", 105.0),
         open_call("dialled", "dialling", direction=Direction.OUTBOUND),
     ]
-    ended = {e.linked_id: e for e in ended_in_the_gap(before, ["still-up"], 130.0)}
+    events = ended_in_the_gap(before, ["still-up"], 130.0)
+    ended = {e.linked_id: e for e in events if isinstance(e, CallEnded)}
+    # The agent who was talking gets the end of their part (and so a wrap-up).
+    (leg,) = [e for e in events if isinstance(e, AgentLegEnded)]
+    assert (leg.linked_id, leg.reason, leg.estimated) == ("talking", LegEnd.CALL_ENDED, True)
     assert set(ended) == {"talking", "waiting", "ringing", "dialled"}
     assert (ended["talking"].outcome, ended["talking"].talk_seconds) == (Outcome.ANSWERED, 20.0)
     # Waiting or ringing at the last checkpoint: it may have been answered in the gap.

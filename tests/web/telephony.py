@@ -22,10 +22,10 @@ async def add_customer(app, name: str, *numbers: str) -> int:
         return made.id
 
 
-async def agent_ready(app, extension: str) -> None:
+async def agent_ready(app, extension: str, queue: str = "sales") -> None:
     await app[pbx_key].runtime.link.send(
         actions.queue_add(
-            "sales",
+            queue,
             f"PJSIP/{extension}",
             member_name=f"Agent {extension}",
             state_interface=f"PJSIP/{extension}",
