@@ -43,6 +43,11 @@ async def customer_exists(session: AsyncSession, customer_id: int) -> bool:
     return found is not None
 
 
+def name_key(name: str) -> str:
+    """What a name is searched by: case-folded (``Straße`` and ``STRASSE`` alike)."""
+    return name.casefold()[:200]
+
+
 class CustomerService:
     def __init__(self, session: AsyncSession, *, clock: Clock, region: str) -> None:
         self.session = session
@@ -59,6 +64,7 @@ class CustomerService:
         now = self.clock()
         customer = Customer(
             name=data.name,
+            name_key=name_key(data.name),
             account_number=data.account_number,
             level=data.level,
             region=data.region,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import SYSTEM
 from crm_core.clock import Clock
+from crm_core.customers import name_key
 from crm_core.models import Contact, Customer, Order, PhoneNumber, ServiceRequest
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
@@ -145,6 +146,7 @@ async def load_demo_customers(
         name, number, level, region = demo_customer(n)
         customer = Customer(
             name=name,
+            name_key=name_key(name),
             level=level,
             region=region,
             churn_flag=n % 17 == 0,

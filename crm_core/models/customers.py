@@ -15,6 +15,12 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
+    # The name case-folded, for prefix search in any case (and any script).
+    name_key: Mapped[str] = mapped_column(String(200), default="", index=True)
+    company: Mapped[str] = mapped_column(String(200), default="", index=True)
+    account_manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     # An account number callers can key in at the IVR (it decides the pop before caller ID).
     account_number: Mapped[str | None] = mapped_column(String(64), unique=True)
     level: Mapped[str | None] = mapped_column(String(64))  # dictionary: customer_level
@@ -28,12 +34,29 @@ class Customer(Base):
     numbers: Mapped[list[PhoneNumber]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
     )
+    addresses: Mapped[list[Address]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="Address.id"
+    )
     # Written through these when a customer is made with its history (demo data, imports);
     # read with queries (the card), never loaded with the customer.
     orders: Mapped[list[Order]] = relationship(cascade="all, delete-orphan", lazy="raise")
     service_requests: Mapped[list[ServiceRequest]] = relationship(
         cascade="all, delete-orphan", lazy="raise"
     )
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(32), default="")  # billing, shipping, office
+    street: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    postcode: Mapped[str] = mapped_column(String(20), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")  # ISO 3166 alpha-2
 
 
 class Contact(Base):
@@ -80,11 +103,19 @@ class Order(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     reference: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32))  # open, shipped, closed, cancelled
+    # draft, awaiting_confirmation, confirmed, shipped, completed, cancelled
+    status: Mapped[str] = mapped_column(String(32))
     summary: Mapped[str] = mapped_column(String(500), default="")
-    amount_cents: Mapped[int] = mapped_column(default=0)  # integer cents: no float money
+    amount_cents: Mapped[int] = mapped_column(default=0)  # the total, integer cents
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     placed_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    call_linked_id: Mapped[str | None] = mapped_column(String(64))  # taken during this call
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    notes: Mapped[str] = mapped_column(Text, default="")
 
 
 class ServiceRequest(Base):
@@ -95,11 +126,25 @@ class ServiceRequest(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    service_type: Mapped[str | None] = mapped_column(String(64))  # dictionary: service_type
+    # dictionary: service_request_type (its "deadline_hours" attribute sets due_at)
+    service_type: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(32))  # open, pending, closed
+    # open, assigned, handled, closed (reopened goes back to assigned)
+    status: Mapped[str] = mapped_column(String(32))
     opened_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    description: Mapped[str] = mapped_column(Text, default="")
+    call_linked_id: Mapped[str | None] = mapped_column(String(64))  # opened during this call
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    department: Mapped[str | None] = mapped_column(String(64), index=True)  # dictionary
+    due_at: Mapped[datetime | None]
+    handling: Mapped[str] = mapped_column(Text, default="")  # what was done
+    satisfaction: Mapped[int | None]  # 1-5, given at closing
+    satisfaction_comment: Mapped[str] = mapped_column(String(1000), default="")
+    updated_at: Mapped[datetime | None]
 
 
 class Interaction(Base):
