@@ -3,7 +3,9 @@ or an IVR-collected account number (the screen pop's lookups)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +14,33 @@ from crm_core import audit
 from crm_core.audit import Actor
 from crm_core.clock import Clock
 from crm_core.errors import Conflict, InvalidInput
-from crm_core.models import Contact, Customer, PhoneNumber
+from crm_core.models import Address, Contact, Customer, DictionaryEntry, PhoneNumber, User
 from crm_core.phones import normalise
-from crm_core.schemas import CustomerCreate, PhoneInput
+from crm_core.schemas import ContactInput, CustomerCreate, PhoneInput
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFilters:
+    """What a customer list can be narrowed by (each None: any)."""
+
+    company: str | None = None  # the start of the company name, any case
+    region: str | None = None
+    level: str | None = None
+    account_manager_id: int | None = None
+    churn: bool | None = None
+
+    def apply(self, query: Select[Any], starts_with: Callable[[Any, str], Any]) -> Select[Any]:
+        if self.company:
+            query = query.where(starts_with(func.lower(Customer.company), self.company.lower()))
+        if self.region:
+            query = query.where(Customer.region == self.region)
+        if self.level:
+            query = query.where(Customer.level == self.level)
+        if self.account_manager_id is not None:
+            query = query.where(Customer.account_manager_id == self.account_manager_id)
+        if self.churn is not None:
+            query = query.where(Customer.churn_flag.is_(self.churn))
+        return query
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +81,8 @@ class CustomerService:
         self.region = region
 
     async def create(self, data: CustomerCreate, actor: Actor) -> Customer:
-        if data.account_number and await self.session.scalar(
-            select(Customer.id).where(Customer.account_number == data.account_number)
-        ):
-            raise Conflict(
-                f"account number {data.account_number!r} is taken", field="account_number"
-            )
+        await self.check_account_number(data.account_number)
+        await self.check_choices(data.level, data.region, data.account_manager_id)
         now = self.clock()
         customer = Customer(
             name=data.name,
@@ -68,18 +90,14 @@ class CustomerService:
             account_number=data.account_number,
             level=data.level,
             region=data.region,
+            company=data.company,
+            account_manager_id=data.account_manager_id,
             churn_flag=False,
             created_at=now,
             updated_at=now,
         )
-        customer.numbers = self._numbers(data.numbers, "numbers")
-        for index, given in enumerate(data.contacts):
-            contact = Contact(
-                name=given.name, title=given.title, email=given.email, is_primary=given.is_primary
-            )
-            contact.numbers = self._numbers(given.numbers, f"contacts.{index}.numbers")
-            customer.numbers.extend(contact.numbers)
-            customer.contacts.append(contact)
+        self.set_numbers_and_contacts(customer, data.numbers, data.contacts)
+        customer.addresses = [Address(**a.model_dump(exclude_none=True)) for a in data.addresses]
         self.session.add(customer)
         await self.session.flush()
         audit.record(
@@ -92,6 +110,53 @@ class CustomerService:
             after={"name": customer.name, "numbers": [n.e164 for n in customer.numbers]},
         )
         return customer
+
+    async def check_account_number(self, account_number: str | None, *, owner: int = 0) -> None:
+        if account_number and await self.session.scalar(
+            select(Customer.id).where(
+                Customer.account_number == account_number, Customer.id != owner
+            )
+        ):
+            raise Conflict(f"account number {account_number!r} is taken", field="account_number")
+
+    async def check_choices(
+        self, level: str | None, region: str | None, account_manager_id: int | None
+    ) -> None:
+        """Level and region come from the data dictionary; the account manager is an active
+        user who may handle customers."""
+        for category, field, value in (
+            ("customer_level", "level", level),
+            ("region", "region", region),
+        ):
+            if value is not None and not await self.session.scalar(
+                select(DictionaryEntry.id).where(
+                    DictionaryEntry.category == category,
+                    DictionaryEntry.code == value,
+                    DictionaryEntry.is_active.is_(True),
+                )
+            ):
+                raise InvalidInput(
+                    f"{value!r} is not a {field} in the data dictionary", field=field
+                )
+        if account_manager_id is not None and not await self.session.scalar(
+            select(User.id).where(User.id == account_manager_id, User.is_active.is_(True))
+        ):
+            raise InvalidInput(f"no active user {account_manager_id}", field="account_manager_id")
+
+    def set_numbers_and_contacts(
+        self, customer: Customer, numbers: list[PhoneInput], contacts: list[ContactInput]
+    ) -> None:
+        """The customer's own numbers and its contacts with theirs (all numbers, contacts' too,
+        are the customer's: calls from any of them pop it)."""
+        customer.numbers = self._numbers(numbers, "numbers")
+        customer.contacts = []
+        for index, given in enumerate(contacts):
+            contact = Contact(
+                name=given.name, title=given.title, email=given.email, is_primary=given.is_primary
+            )
+            contact.numbers = self._numbers(given.numbers, f"contacts.{index}.numbers")
+            customer.numbers.extend(contact.numbers)
+            customer.contacts.append(contact)
 
     def _numbers(self, given: list[PhoneInput], field: str) -> list[PhoneNumber]:
         numbers = []
@@ -110,9 +175,17 @@ class CustomerService:
             for row in await self.session.execute(NUMBER_MATCHES, {"e164": e164, "limit": limit})
         ]
 
-    async def search(self, query: str, *, limit: int = 50, offset: int = 0) -> list[Customer]:
-        """Customers whose name starts with ``query`` (any case), who own it as a number (in
-        any form), or whose account number it is; by name. Empty: everyone, by name."""
+    async def search(
+        self,
+        query: str,
+        *,
+        filters: CustomerFilters | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Customer]:
+        """Customers whose name starts with ``query`` (any case, any script), who own it as a
+        number (in any form), or whose account number it is; narrowed by ``filters``; by name.
+        Empty: everyone, by name."""
         text = query.strip()
         wanted = select(Customer).order_by(Customer.name, Customer.id)
         number = normalise(text, self.region) if text else None
@@ -120,13 +193,21 @@ class CustomerService:
             owners = select(PhoneNumber.customer_id).where(PhoneNumber.e164 == number.e164)
             wanted = wanted.where(Customer.id.in_(owners) | (Customer.account_number == text))
         elif text:
-            # A prefix, any case; LIKE's own wildcards in the query are taken literally.
-            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             wanted = wanted.where(
-                func.lower(Customer.name).like(escaped + "%", escape="\\")
+                self._starts_with(Customer.name_key, name_key(text))
                 | (Customer.account_number == text)
             )
+        if filters is not None:
+            wanted = filters.apply(wanted, self._starts_with)
         return list(await self.session.scalars(wanted.limit(limit).offset(offset)))
+
+    def _starts_with(self, column: Any, prefix: str) -> Any:
+        """A prefix match an index serves: LIKE 'prefix%' on PostgreSQL (its pattern_ops
+        index), a range of values on SQLite (whose LIKE ignores ASCII case and no index)."""
+        if self.session.bind.dialect.name == "postgresql":
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return column.like(escaped + "%", escape="\\")
+        return (column >= prefix) & (column < prefix + "\U0010ffff")
 
     async def find_by_account(self, account_number: str) -> Customer | None:
         return await self.session.scalar(

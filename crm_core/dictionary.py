@@ -23,6 +23,8 @@ CATEGORIES: dict[str, tuple[str, bool]] = {
     "pause_reason": ("Agent pause reasons", True),
     "churn_measure": ("Churn measures", False),
     "department": ("Departments", False),
+    "product_category": ("Product categories", False),
+    "churn_reason": ("Churn reasons", False),
 }
 
 

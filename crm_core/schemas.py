@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 from crm_core.errors import InvalidInput
-from crm_core.text import Line
+from crm_core.text import Line, Paragraph
 
 Username = Annotated[
     str,
@@ -111,6 +111,16 @@ class ContactInput(Input):
     numbers: list[PhoneInput] = Field(default_factory=list, max_length=20)
 
 
+class AddressInput(Input):
+    label: Line(32, min_length=0) = ""  # type: ignore[valid-type]
+    street: Line(200, min_length=0) = ""  # type: ignore[valid-type]
+    city: Line(100, min_length=0) = ""  # type: ignore[valid-type]
+    postcode: Line(20, min_length=0) = ""  # type: ignore[valid-type]
+    country: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$")] | None
+    ) = None
+
+
 class CustomerCreate(Input):
     name: Label  # type: ignore[valid-type]
     account_number: (
@@ -119,5 +129,40 @@ class CustomerCreate(Input):
     ) = None
     level: Code | None = None
     region: Code | None = None
+    company: Line(200, min_length=0) = ""  # type: ignore[valid-type]
+    account_manager_id: int | None = Field(default=None, ge=1)
     numbers: list[PhoneInput] = Field(default_factory=list, max_length=20)
     contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
+    addresses: list[AddressInput] = Field(default_factory=list, max_length=20)
+
+
+class CustomerUpdate(Input):
+    """Only the fields given change; a list given replaces the customer's list."""
+
+    name: Label | None = None  # type: ignore[valid-type]
+    account_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{1,64}$")]
+        | None
+    ) = None
+    level: Code | None = None
+    region: Code | None = None
+    company: Line(200, min_length=0) | None = None  # type: ignore[valid-type]
+    account_manager_id: int | None = Field(default=None, ge=1)
+    numbers: list[PhoneInput] | None = Field(default=None, max_length=20)
+    contacts: list[ContactInput] | None = Field(default=None, max_length=50)
+    addresses: list[AddressInput] | None = Field(default=None, max_length=20)
+
+
+class Reason(Input):
+    reason: Line(500)  # type: ignore[valid-type]
+
+
+class CustomerMerge(Input):
+    """Merge the customer ``duplicate_id`` into this one (the one in the path)."""
+
+    duplicate_id: int = Field(ge=1)
+    reason: Line(500)  # type: ignore[valid-type]
+
+
+class NoteInput(Input):
+    notes: Paragraph(10_000, min_length=1)  # type: ignore[valid-type]

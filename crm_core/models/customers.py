@@ -12,11 +12,18 @@ from crm_core.models.base import Base
 
 class Customer(Base):
     __tablename__ = "customers"
+    # Name prefix search: PostgreSQL serves LIKE 'prefix%' from a pattern_ops index whatever
+    # the database's collation (SQLite compares bytes: a plain index serves its range).
+    __table_args__ = (
+        Index(
+            "ix_customers_name_key", "name_key", postgresql_ops={"name_key": "varchar_pattern_ops"}
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     # The name case-folded, for prefix search in any case (and any script).
-    name_key: Mapped[str] = mapped_column(String(200), default="", index=True)
+    name_key: Mapped[str] = mapped_column(String(200), default="")
     company: Mapped[str] = mapped_column(String(200), default="", index=True)
     account_manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

@@ -402,7 +402,12 @@ def upgrade() -> None:
             batch_op.f("ix_customers_account_manager_id"), ["account_manager_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_customers_company"), ["company"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customers_name_key"), ["name_key"], unique=False)
+        batch_op.create_index(
+            "ix_customers_name_key",
+            ["name_key"],
+            unique=False,
+            postgresql_ops={"name_key": "varchar_pattern_ops"},
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_customers_account_manager_id_users"),
             "users",
@@ -588,7 +593,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_customers_account_manager_id_users"), type_="foreignkey"
         )
-        batch_op.drop_index(batch_op.f("ix_customers_name_key"))
+        batch_op.drop_index("ix_customers_name_key")
         batch_op.drop_index(batch_op.f("ix_customers_company"))
         batch_op.drop_index(batch_op.f("ix_customers_account_manager_id"))
         batch_op.drop_column("account_manager_id")
