@@ -294,15 +294,18 @@ class AgentBoard:
             agent.call = replace(agent.call, pop=pop)
         return True
 
-    def update_pops(self, call_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Change the pops kept for a call (ringing offers and the call itself)."""
-        for agent in self._agents.values():
+    def update_pops(
+        self, call_id: str, change: Callable[[str, dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        """Change the pops kept for a call (ringing offers and the call itself); ``change``
+        gets the agent's interface and the pop."""
+        for interface, agent in self._agents.items():
             for device, offer in list(agent.offers.items()):
                 if offer.linked_id == call_id and offer.pop is not None:
-                    agent.offers[device] = replace(offer, pop=change(offer.pop))
+                    agent.offers[device] = replace(offer, pop=change(interface, offer.pop))
             call = agent.call
             if call is not None and call.linked_id == call_id and call.pop is not None:
-                agent.call = replace(call, pop=change(call.pop))
+                agent.call = replace(call, pop=change(interface, call.pop))
 
     def begin_wrap_up(self, interface: str, call_id: str, now: float, seconds: float) -> None:
         interface = member_key(interface)  # the phone, whatever options it was named with

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from crm_core.card_access import lookup_for
 from crm_core.cards import CallerLookups
 from cti.events import (
     AgentLegEnded,
@@ -124,7 +125,8 @@ class PopPipeline:
                 "name": event.caller_name,
                 "withheld": event.presentation_restricted,
             },
-            lookup=lookup.as_dict(),
+            # Built once for everyone; this agent gets what their permissions allow.
+            lookup=lookup_for(lookup.as_dict(), self.directory.permissions_of(user_id)),
             offered_at=event.at,
         )
         message = note.ToAgent.of(user_id, pop)
@@ -166,9 +168,11 @@ class PopPipeline:
                 self._to_tab(message.user_id, current.as_json())
 
     def _on_customer_linked(self, message: note.CustomerLinked) -> None:
-        def with_customer(pop: dict[str, Any]) -> dict[str, Any]:
+        def with_customer(interface: str, pop: dict[str, Any]) -> dict[str, Any]:
+            user_id = self.directory.user_for(interface)
+            permissions = self.directory.permissions_of(user_id) if user_id else frozenset()
             lookup = {**pop["lookup"], "kind": "customer", "matched_by": "call"}
-            return {**pop, "lookup": {**lookup, "cards": [message.card]}}
+            return {**pop, "lookup": lookup_for({**lookup, "cards": [message.card]}, permissions)}
 
         self.board.update_pops(message.call_id, with_customer)
 

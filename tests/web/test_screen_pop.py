@@ -228,3 +228,61 @@ async def test_the_account_keyed_in_at_the_ivr_decides_the_pop_over_the_caller_i
     )
     second = await next_of(bob_tab, "call.offered", timeout=15)
     assert second["lookup"]["kind"] == "new"  # "7" names no account; the number nobody
+
+
+async def test_the_pop_shows_open_orders_only_to_an_agent_allowed_to_read_orders(
+    aiohttp_client, database_url, tmp_path, clock
+):
+    """The card is cut to the permissions of the agent it pops to, and follows a change of
+    the role's permissions without a restart."""
+    from datetime import UTC, datetime
+
+    from crm_core.models import Order
+    from pbxsim import AgentProfile
+    from tests.conftest import api_login, test_settings
+    from tests.support.waiting import until
+    from web.app import create_app
+    from web.appkeys import db_key, pbx_key
+
+    settings = test_settings(
+        database_url, tmp_path, pbx="simulator", simulator_scenario="", wrapup_seconds=0
+    )
+    service = await aiohttp_client(create_app(settings, clock=clock))
+    app = service.app
+    await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
+    app[simulator_key].simulator.behaviour.agents["1001"] = AgentProfile(
+        ring_delay=0.5, talk_time=1.0
+    )
+    ann = await add_user(app, "ann", "inbound_agent", extension="1001")
+    await add_user(app, "boss", "admin")
+    acme = await add_customer(app, "Acme Ltd", "+1 555 123 4567")
+    async with app[db_key]() as db:
+        db.add(
+            Order(
+                customer_id=acme, reference="SO-7", status="confirmed", placed_at=datetime.now(UTC)
+            )
+        )
+        await db.commit()
+    await web_login(service, "ann")
+    tab = await agent_tab(service, "ann")
+    await agent_ready(app, "1001")
+    ring(app, "+15551234567")
+    card = (await next_of(tab, "call.offered"))["lookup"]["cards"][0]
+    assert [o["reference"] for o in card["open_orders"]] == ["SO-7"]
+    await next_of(tab, "call.ended", timeout=30)
+
+    admin = await aiohttp_client(service.server)
+    token = await api_login(admin, "boss")
+    roles = (await (await admin.get("/api/v1/roles")).json())["roles"]
+    held = next(r["permissions"] for r in roles if r["name"] == "inbound_agent")
+    response = await admin.put(
+        "/api/v1/roles/inbound_agent/permissions",
+        json={"permissions": [p for p in held if p != "orders.read"]},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status == 200
+    directory = app[pbx_key].runtime.directory
+    await until(lambda: "orders.read" not in directory.permissions_of(ann.id))
+    ring(app, "+15551234567")
+    card = (await next_of(tab, "call.offered", timeout=30))["lookup"]["cards"][0]
+    assert card["id"] == acme and "open_orders" not in card

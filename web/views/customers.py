@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import StringConstraints
 from sqlalchemy import select
 
+from crm_core.card_access import card_for, lookup_for
 from crm_core.cards import customer_card, lookup_caller
 from crm_core.clock import Clock
 from crm_core.customer_changes import CustomerChanges
@@ -90,8 +91,9 @@ async def _customer_view(request: web.Request, customer_id: int) -> dict[str, An
             }
             for c in calls
         ]
-        more = await customer_timeline(db, customer_id, require_principal(request).permissions)
-    return {"card": card, "history": history, "calls": call_rows, **more}
+        permissions = require_principal(request).permissions
+        more = await customer_timeline(db, customer_id, permissions)
+    return {"card": card_for(card, permissions), "history": history, "calls": call_rows, **more}
 
 
 PAGE_SIZE = 50
@@ -270,7 +272,7 @@ async def find_customers(request: web.Request) -> object:
             variables={},
             region=request.app[settings_key].default_region,
         )
-    return found.as_dict()
+    return lookup_for(found.as_dict(), require_principal(request).permissions)
 
 
 @api.route(
