@@ -1,12 +1,17 @@
 """An agent at the desktop in chromium: goes ready, the customer pops while the phone rings, the
 agent hangs up, writes the disposition and notes, and finds them in the customer's history; a
 reload mid-call brings the call back; a second call never takes over the first one's wrap-up;
-the page says when its live connection is down."""
+the page says when its live connection is down. A caller redirected away ends the agent's part;
+a service restart mid-call gives the desk its call back; a hidden tab pops while the phone
+rings; a call that ended while the page was offline comes back as the wrap-up it owes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import re
+import socket
 import time
 
 import pytest
@@ -14,14 +19,18 @@ from playwright.async_api import expect
 from sqlalchemy import select
 
 from crm_core.models import CallRecord
-from pbxsim import CallerId
+from cti.ami import actions
+from pbxsim import AgentProfile, AmiUser, CallerId, serve
 from pbxsim.scenarios import did_for
 from tests.conftest import add_user, test_settings
+from tests.cti.tcp_proxy import TcpProxy
+from tests.e2e.conftest import ARGS, CHROMIUM
 from tests.e2e.test_login_in_browser import sign_in
 from tests.support.waiting import until
 from tests.web.telephony import add_customer
 from web.app import create_app
 from web.appkeys import db_key, hub_key, pbx_key, simulator_key
+from web.simulated_pbx import AMI_CLASSES
 
 pytestmark = pytest.mark.browser
 
@@ -80,9 +89,9 @@ async def test_the_agent_goes_ready_and_sees_the_caller_before_answering(browser
     assert "Asked about &lt;i&gt;delivery&lt;/i&gt; 🙂" in history and "callback" in history
 
 
-async def _ready_agent_page(browser, app, base_url):
+async def _ready_agent_page(browser, app, base_url, page=None):
     await add_user(app, "ann", "inbound_agent", extension="1001", display_name="Ann Agent")
-    page = await (await browser.new_context()).new_page()
+    page = page or await (await browser.new_context()).new_page()
     await sign_in(page, base_url, "ann")
     await page.goto(base_url + "/agent")
     await expect(page.locator("body")).to_have_attribute("data-live", "yes")
@@ -210,3 +219,199 @@ async def test_a_new_caller_saved_as_a_customer_shows_on_the_call_and_is_confirm
     await expect(card.locator(".pop-title")).to_have_text("Fresh Customer", timeout=5000)
     await page.reload()  # the call comes back with the customer, not as a new caller
     await expect(page.locator(".pop .pop-title")).to_have_text("Fresh Customer", timeout=5000)
+
+
+async def test_a_caller_redirected_away_closes_the_agents_card_for_its_wrap_up(
+    browser, server, base_url
+):
+    app = server.app
+    sim = app[simulator_key].simulator
+    # Ann would talk for ten minutes: only the redirect can end her part of the call.
+    sim.behaviour.agents["1001"] = AgentProfile(ring_delay=0.5, talk_time=600)
+    page = await _ready_agent_page(browser, app, base_url)
+    _call_in(app, "+15551234567", "Test")
+    card = page.locator(".pop")
+    await expect(card).to_have_attribute("data-state", "talking", timeout=10_000)
+    await expect(page.locator("#call-controls")).to_be_visible()
+    call_id = await card.get_attribute("data-call-id")
+
+    # Someone (a supervisor's tool, the dialplan) sends the customer to the support DID.
+    (caller,) = [c for c in sim.pbx.channels.values() if c.uniqueid == call_id]
+    await app[pbx_key].runtime.link.send(
+        actions.redirect(caller.name, context="transfer", exten="5001")
+    )
+    await expect(card).to_have_attribute("data-state", "wrapup", timeout=10_000)
+    await expect(card.locator(".wrap-up")).to_be_visible()
+    await expect(page.locator("#call-controls")).to_be_hidden()
+    await expect(page.locator("#state")).to_have_text("Wrap-up", timeout=5000)
+    assert caller.name in sim.pbx.channels  # the customer is still there, waiting in support
+
+
+def _messages_on_the_next_socket(page) -> list[dict]:
+    """What the server says on the next websocket the page opens."""
+    heard: list[dict] = []
+
+    def opened(ws) -> None:
+        page.remove_listener("websocket", opened)
+        ws.on("framereceived", lambda frame: heard.append(json.loads(frame)))
+
+    page.on("websocket", opened)
+    return heard
+
+
+def _said(heard: list[dict], kind: str, **fields) -> bool:
+    for message in heard:
+        if message.get("type") != kind:
+            continue
+        found = message.get("agent", message) if kind == "agent.state" else message
+        if all(found.get(k) == v for k, v in fields.items()):
+            return True
+    return False
+
+
+async def test_a_service_restart_mid_call_gives_the_desk_its_call_back(
+    browser, aiohttp_server, database_url, tmp_path, clock
+):
+    # The PBX outlives the service: the simulator runs as a server of its own, as Asterisk does.
+    user = AmiUser.create("callcentre", "restart-secret", read=AMI_CLASSES, write=AMI_CLASSES)
+    pbx = await serve("127.0.0.1", 0, users=[user], mode="pjsip")
+    try:
+        pbx.behaviour.agents["1001"] = AgentProfile(ring_delay=0.5, talk_time=600)
+        settings = test_settings(
+            database_url, tmp_path, pbx="asterisk", ami_port=pbx.port, ami_secret="restart-secret"
+        )
+        server = await aiohttp_server(create_app(settings, clock=clock))
+        await asyncio.wait_for(server.app[pbx_key].runtime.link.wait_connected(), 10)
+        port = server.port
+        base_url = f"http://127.0.0.1:{port}"
+        await add_customer(server.app, "Acme Ltd", "+1 555 123 4567")
+        page = await _ready_agent_page(browser, server.app, base_url)
+        pbx.inbound_call(
+            did_for(pbx, "sales"), CallerId("+15551234567", "Test"), patience=60, queue="sales"
+        )
+        card = page.locator(".pop")
+        await expect(card).to_have_attribute("data-state", "talking", timeout=10_000)
+        call_id = await card.get_attribute("data-call-id")
+
+        await server.close()  # the service stops completely; the call goes on at the PBX
+        await expect(page.locator("body")).to_have_attribute("data-live", "no", timeout=5000)
+        # The page keeps its card while it is offline: what counts is what the new service says.
+        heard = _messages_on_the_next_socket(page)
+        again = await aiohttp_server(create_app(settings, clock=clock), port=port)
+        await asyncio.wait_for(again.app[pbx_key].runtime.link.wait_connected(), 10)
+
+        # The page reconnects by itself and gets its call back from the new service.
+        await expect(page.locator("body")).to_have_attribute("data-live", "yes", timeout=15_000)
+        await until(lambda: _said(heard, "call.current", call_id=call_id, state="talking"), 15)
+        await until(lambda: _said(heard, "agent.state", status="talking"), 15)
+        card = page.locator(".pop")
+        await expect(card).to_have_count(1)
+        await expect(card).to_have_attribute("data-call-id", call_id, timeout=10_000)
+        await expect(card).to_have_attribute("data-state", "talking")
+        await expect(page.locator("#state")).to_have_text("Talking")
+        await expect(page.locator("#call-controls")).to_be_visible()
+
+        await page.click("#hang-up")
+        await expect(card).to_have_attribute("data-state", "wrapup", timeout=5000)
+        await expect(card.locator(".wrap-up")).to_be_visible()
+        await expect(page.locator("#call-controls")).to_be_hidden()
+        await until(lambda: not [c for c in pbx.pbx.channels.values() if c.linkedid == call_id])
+        await expect(page.locator("#call-error")).to_be_hidden()
+    finally:
+        await pbx.close()
+
+
+@contextlib.asynccontextmanager
+async def _chromium_with_real_tabs(browser, profile):
+    """Chromium as people run it, where a tab behind another is hidden and its timers are
+    throttled. Playwright's own launch keeps every page visible and unthrottled (its switches,
+    its focus emulation), so this one is started here and attached to without those defaults."""
+    chromium = await asyncio.create_subprocess_exec(
+        CHROMIUM,
+        "--headless",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={profile}",
+        *ARGS,
+        "about:blank",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        await until(lambda: port_file.exists() and port_file.read_text().strip(), timeout=20)
+        port = port_file.read_text().split()[0]
+        attached = await browser.browser_type.connect_over_cdp(
+            f"http://127.0.0.1:{port}", no_defaults=True
+        )
+        yield attached.contexts[0]  # its tabs share one window, as a person's do
+        await (await attached.new_browser_cdp_session()).send("Browser.close")
+        await asyncio.wait_for(chromium.wait(), 10)
+    finally:
+        if chromium.returncode is None:
+            chromium.kill()
+            await chromium.wait()
+
+
+async def test_a_background_tab_pops_as_fast_as_one_in_front(browser, server, base_url, tmp_path):
+    app = server.app
+    await add_customer(app, "Acme Ltd", "+1 555 123 4567")
+    async with _chromium_with_real_tabs(browser, tmp_path / "chromium") as tabs:
+        desk = await _ready_agent_page(browser, app, base_url, page=tabs.pages[0])
+        # Ann reads a customer's page in another tab, in front: the desk's tab is hidden.
+        front = await tabs.new_page()
+        await front.goto(base_url + "/customers/1")
+        await front.bring_to_front()
+
+        async def desk_hidden() -> bool:
+            return await desk.evaluate("document.visibilityState") == "hidden"
+
+        await until(desk_hidden, timeout=5)
+
+        sim = app[simulator_key].simulator
+        answered: list[float] = []
+        sim.add_listener(
+            lambda e: answered.append(time.monotonic()) if e.name == "AgentConnect" else None
+        )
+        _call_in(app, "+15551234567", "Test")
+        card = desk.locator(".pop")
+        await expect(card.locator(".pop-title")).to_have_text("Acme Ltd", timeout=5000)
+        popped = time.monotonic()
+        assert not answered or answered[0] > popped  # the phone still rang
+        assert await desk_hidden()  # and nobody looked at the desk in between
+        await expect(card).to_have_attribute("data-state", "talking", timeout=10_000)
+
+
+async def test_a_call_that_ends_while_the_page_is_offline_comes_back_as_its_wrap_up(
+    browser, server
+):
+    app = server.app
+    sim = app[simulator_key].simulator
+    sim.behaviour.agents["1001"] = AgentProfile(ring_delay=0.5, talk_time=600)
+    # The browser reaches the service through a network path the test can cut.
+    path = TcpProxy("127.0.0.1", server.port)
+    base_url = f"http://127.0.0.1:{await path.start()}"
+    nowhere = socket.socket()  # bound, never listening: connections to it are refused
+    nowhere.bind(("127.0.0.1", 0))
+    try:
+        page = await _ready_agent_page(browser, app, base_url)
+        _call_in(app, "+15551234567", "Test")
+        card = page.locator(".pop")
+        await expect(card).to_have_attribute("data-state", "talking", timeout=10_000)
+        call_id = await card.get_attribute("data-call-id")
+
+        path.upstream = nowhere.getsockname()  # nothing gets through, reconnections neither
+        path.kill()
+        await expect(page.locator("body")).to_have_attribute("data-live", "no", timeout=5000)
+        (caller,) = [c for c in sim.pbx.channels.values() if c.uniqueid == call_id]
+        sim.pbx.request_hangup(caller, 16)  # the customer hangs up: no call.ended reaches the page
+        await until(lambda: not [c for c in sim.pbx.channels.values() if c.linkedid == call_id])
+
+        path.upstream = ("127.0.0.1", server.port)
+        await expect(page.locator("#state")).to_have_text("Wrap-up", timeout=15_000)
+        await expect(card).to_have_attribute("data-state", "wrapup")
+        await expect(card.locator(".wrap-up")).to_be_visible()
+        await expect(page.locator("#call-controls")).to_be_hidden()
+        await expect(page.locator("#call-status")).not_to_have_text(re.compile("Talking"))
+    finally:
+        await path.close()
+        nowhere.close()

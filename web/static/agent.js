@@ -19,6 +19,8 @@
   const cards = new Map(); // call id -> card
   let row = null; // the agent's live row (agent.state)
   let consulting = false;
+  let connection = 0; // counts the page's (re)connections to the server
+  window.callcentre.onOpen(() => { connection += 1; });
 
   const { mmss, statusLabel } = window.callcentre;
 
@@ -150,7 +152,7 @@
     if (card) return card;
     const node = template.content.firstElementChild.cloneNode(true);
     card = { callId, el: node, state: "ringing", since: now(), customerId: null, title: "Call",
-             devices: new Set(), answered: false };
+             devices: new Set(), answered: false, seen: 0 };
     node.dataset.callId = callId;
     const notes = node.querySelector(".pop-notes");
     notes.value = localStorage.getItem("notes:" + callId) || "";
@@ -226,8 +228,11 @@
 
   const on = window.callcentre.on;
   on("call.offered", (msg) => {
-    if (msg.again && cards.has(msg.call_id)) return; // for another tab of ours: this one has it
+    const known = cards.get(msg.call_id);
+    if (known) known.seen = connection;
+    if (msg.again && known) return; // for another tab of ours: this one has it
     const card = cardFor(msg.call_id);
+    card.seen = connection;
     card.devices.add(msg.device_channel);
     if (card.state !== "talking") {
       card.since = msg.offered_at;
@@ -247,6 +252,7 @@
   });
   on("call.answered", (msg) => {
     const card = cardFor(msg.call_id);
+    card.seen = connection;
     card.answered = true;
     card.since = msg.at;
     card.el.querySelector(".pop-queue").textContent = msg.queue || card.el.querySelector(".pop-queue").textContent;
@@ -256,6 +262,7 @@
   on("call.current", (msg) => {
     // A reload or a new tab mid-call: the call comes back with its pop.
     const card = cardFor(msg.call_id);
+    card.seen = connection;
     if (msg.pop) renderPop(card, msg.pop);
     card.since = msg.since;
     card.answered = msg.state === "talking";
@@ -280,14 +287,19 @@
     const card = cards.get(msg.call_id);
     if (card && card.state !== "done") setCardState(card, "wrapup");
   });
+  // A call the agent owes a wrap-up for is over for them, whatever its card last showed: the
+  // end may have come while this page was offline, and no call.ended ever reached it. Unless
+  // the server said the call is live since the page (re)connected: it came back to the agent.
+  function owesWrapUp(callId) {
+    const card = cardFor(callId);
+    if (card.state === "wrapup" || card.state === "done" || card.seen === connection) return card;
+    card.answered = true;
+    setCardState(card, "wrapup");
+    return card;
+  }
   on("agent.state", (msg) => {
     row = msg.agent;
-    const wrap = row.wrap_up;
-    if (wrap && !cards.has(wrap.call_id)) {
-      const card = cardFor(wrap.call_id);
-      card.answered = true;
-      setCardState(card, "wrapup");
-    }
+    if (row.wrap_up) owesWrapUp(row.wrap_up.call_id);
     refresh();
   });
   on("call.customer", (msg) => {
@@ -313,7 +325,7 @@
     try {
       const open = await api("GET", "/calls/awaiting-wrap-up");
       for (const call of open.calls.reverse()) {
-        if (cards.has(call.call_id)) continue;
+        if (cards.has(call.call_id)) { owesWrapUp(call.call_id); continue; } // drawn already
         const card = cardFor(call.call_id);
         card.customerId = call.customer_id;
         setTitle(card, call.customer_name || call.caller || "Caller");
@@ -409,6 +421,7 @@
     try {
       const placed = await api("POST", "/calls/dial", customerId ? { number, customer_id: customerId } : { number });
       const card = cardFor(placed.call_id);
+      card.seen = connection;
       card.customerId = customerId || null;
       setTitle(card, placed.card ? placed.card.name : placed.number);
       card.el.querySelector(".pop-number").textContent = placed.number;
