@@ -38,7 +38,7 @@ CUSTOMER_VARIABLE = "CC_CUSTOMER"
 PICK_LIST_LIMIT = 10
 CARD_ITEMS = 5  # open orders, open service requests, last interactions shown on the card
 NOTE_PREVIEW = 280  # the card shows the start of long notes; the customer page shows all
-OPEN_ORDER = ("open", "processing", "shipped")
+OPEN_ORDER = ("draft", "awaiting_confirmation", "confirmed", "shipped")  # orders.OPEN_STATUSES
 OPEN_REQUEST = ("open", "pending")
 # Connections the pop keeps open between lookups on PostgreSQL (the lookup engine's
 # pool_size): a pool checkout and check-in cost about as much Python as the statement's own

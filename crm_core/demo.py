@@ -185,7 +185,7 @@ def _demo_history(customer: Customer, n: int, now: datetime) -> None:
         customer.orders = [
             Order(
                 reference=f"SO-{50000 + n}",
-                status="open",
+                status="confirmed",
                 summary=_ITEMS[n % len(_ITEMS)],
                 amount_cents=1990 + n * 37,
                 currency="USD",

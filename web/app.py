@@ -59,7 +59,9 @@ from web.views import (
     docs,
     health,
     home,
+    orders,
     pbx_link,
+    products,
     supervisor,
     ws,
 )
@@ -108,9 +110,24 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
-    for module in (auth, home, admin, agent, customers, supervisor, pbx_link, docs, health, ws):
+    for module in (
+        auth,
+        home,
+        admin,
+        agent,
+        customers,
+        products,
+        orders,
+        supervisor,
+        pbx_link,
+        docs,
+        health,
+        ws,
+    ):
         app.router.add_routes(module.routes)
-    api = app[api_key] = Api(endpoints.api, agent.api, calls.api, customers.api)
+    api = app[api_key] = Api(
+        endpoints.api, agent.api, calls.api, customers.api, products.api, orders.api
+    )
     api.add_to(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
 

@@ -28,6 +28,7 @@ STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "conflict": 409,
     "refused": 409,
+    "out_of_stock": 409,
     "too_large": 413,
     "unsupported_media_type": 415,
     "invalid_input": 422,

@@ -26,6 +26,8 @@ MENU: tuple[MenuItem, ...] = (
         "Agent desktop", "/agent", "calls.handle", "Go ready, take calls with the caller on screen"
     ),
     MenuItem("Customers", "/customers", "customers.read", "Find a customer, see their history"),
+    MenuItem("Orders", "/orders", "orders.read", "Orders by customer, agent, status and date"),
+    MenuItem("Products", "/products", "products.read", "The catalogue and its stock per warehouse"),
     MenuItem(
         "Agents live",
         "/supervisor",

@@ -35,7 +35,7 @@ async def test_the_card_shows_open_orders_and_requests_and_not_closed_ones(app, 
                 Order(
                     customer_id=acme,
                     reference="SO-1",
-                    status="open",
+                    status="confirmed",
                     summary="2 chairs",
                     amount_cents=12_950,
                     currency="USD",
@@ -318,7 +318,7 @@ def _acme_card(ids: dict[str, int]) -> dict[str, Any]:
         "open_orders": [
             {
                 "reference": "SO-0",
-                "status": "open",
+                "status": "draft",
                 "summary": "order 0",
                 "amount": "0.00",
                 "currency": "USD",
@@ -326,7 +326,7 @@ def _acme_card(ids: dict[str, int]) -> dict[str, Any]:
             },
             {
                 "reference": "SO-1",
-                "status": "processing",
+                "status": "awaiting_confirmation",
                 "summary": "order 1",
                 "amount": "0.05",
                 "currency": "EUR",
@@ -334,7 +334,7 @@ def _acme_card(ids: dict[str, int]) -> dict[str, Any]:
             },
             {
                 "reference": "SO-2",
-                "status": "shipped",
+                "status": "confirmed",
                 "summary": "order 2",
                 "amount": "1000000.00",
                 "currency": "USD",
@@ -342,7 +342,7 @@ def _acme_card(ids: dict[str, int]) -> dict[str, Any]:
             },
             {
                 "reference": "SO-3",
-                "status": "open",
+                "status": "draft",
                 "summary": "order 3",
                 "amount": "-2.50",
                 "currency": "EUR",
@@ -350,7 +350,7 @@ def _acme_card(ids: dict[str, int]) -> dict[str, Any]:
             },
             {
                 "reference": "SO-4",
-                "status": "processing",
+                "status": "awaiting_confirmation",
                 "summary": "order 4",
                 "amount": "129.50",
                 "currency": "USD",
