@@ -50,7 +50,6 @@ from crm_core.schemas import Code, Input
 from crm_core.text import Line
 
 PRODUCT_CATEGORY = "product_category"  # the dictionary category of products
-MOVEMENT_KINDS = ("in", "out", "adjustment")
 MAX_QUANTITY = 1_000_000  # of one movement or one order line
 
 ItemCode = Annotated[

@@ -11,7 +11,7 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from crm_core.errors import DomainError, InvalidInput
+from crm_core.errors import DomainError, InvalidInput, NotFound
 from web.appkeys import form_key
 from web.errors import problem_of
 
@@ -83,6 +83,14 @@ async def read_json(request: web.Request) -> Any:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # [[[[… nested deeper than the decoder goes
         raise MalformedBody("the body is nested too deeply") from exc
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """A numeric id from the path (``order_id``): anything else is no such thing, a 404."""
+    value = request.match_info[name]
+    if not value.isdigit() or len(value) > 18:
+        raise NotFound(f"no {name.removesuffix('_id')} {value[:20]!r}")
+    return int(value)
 
 
 def validate(model: type[M], data: Any) -> M:

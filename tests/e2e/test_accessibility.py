@@ -20,7 +20,18 @@ UNNAMED = """() => [...document.querySelectorAll('input, select, textarea, butto
 
 @pytest.mark.parametrize(
     "path",
-    ["/agent", "/customers", "/customers/new", "/supervisor", "/admin/dictionary/pause_reason"],
+    [
+        "/agent",
+        "/customers",
+        "/customers/new",
+        "/supervisor",
+        "/admin/dictionary/pause_reason",
+        "/products",
+        "/products/new",
+        "/warehouses",
+        "/orders",
+        "/orders/new",
+    ],
 )
 async def test_every_control_has_a_name(browser, server, base_url, path):
     await add_user(server.app, "root", "admin", extension="1009")

@@ -26,11 +26,10 @@ from crm_core.uow import UnitOfWork
 from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
-from web.inputs import form_problem, form_values, read_form, validate
+from web.inputs import form_problem, form_values, path_id, read_form, validate
 from web.listing import Paging, query_values, read_query
 from web.principal import actor, require_principal
 from web.render import render
-from web.views.products import path_id
 
 routes = web.RouteTableDef()
 api = ApiRoutes()

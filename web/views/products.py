@@ -7,9 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.errors import DomainError, NotFound
+from crm_core.errors import DomainError
 from crm_core.products import (
-    MOVEMENT_KINDS,
     ProductCreate,
     ProductFilter,
     ProductService,
@@ -25,7 +24,7 @@ from crm_core.uow import UnitOfWork
 from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
-from web.inputs import form_problem, form_values, read_form, validate
+from web.inputs import form_problem, form_values, path_id, read_form, validate
 from web.listing import Paging, read_paging, read_query
 from web.principal import actor
 from web.render import render
@@ -33,13 +32,6 @@ from web.render import render
 routes = web.RouteTableDef()
 api = ApiRoutes()
 MOVEMENTS_SHOWN = 50
-
-
-def path_id(request: web.Request, name: str) -> int:
-    value = request.match_info[name]
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound(f"no {name.removesuffix('_id')} {value[:20]!r}")
-    return int(value)
 
 
 def _service(request: web.Request, uow: UnitOfWork) -> ProductService:
@@ -240,7 +232,6 @@ async def _product_page(
         {
             "product": view,
             "warehouses": [row["warehouse"] for row in view["warehouses"]],
-            "kinds": MOVEMENT_KINDS,
             "values": values or {},
             "error": error,
             "fields": fields,
