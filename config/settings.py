@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.cron import cron_trigger
 from config.lists import ListForm, comma_list
 
 ENV_PREFIX = "CALLCENTRE_"
@@ -174,6 +175,11 @@ class Settings(BaseSettings):
     simulator_scenario: str = "demo"
     simulator_seed: int = 1
     simulator_speed: float = Field(default=1.0, gt=0)
+    # Churn warnings (crm_core.churn): customers without an order for this many months are
+    # flagged, by a job on this cron schedule (UTC; five crontab fields, or six with seconds
+    # first; config/cron.py). Default: Saturdays 02:00.
+    churn_months: int = Field(default=6, ge=1, le=120)
+    churn_schedule: str = "0 2 * * 6"
 
     @model_validator(mode="after")
     def _check_pbx(self) -> Settings:
@@ -200,6 +206,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_trusted_proxies(cls, value: str) -> str:
         parse_networks(value)  # refused at start, naming the bad entry
+        return value
+
+    @field_validator("churn_schedule")
+    @classmethod
+    def _check_churn_schedule(cls, value: str) -> str:
+        cron_trigger(value)  # refused at start, saying what a schedule looks like
         return value
 
     @property

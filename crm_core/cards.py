@@ -39,7 +39,7 @@ PICK_LIST_LIMIT = 10
 CARD_ITEMS = 5  # open orders, open service requests, last interactions shown on the card
 NOTE_PREVIEW = 280  # the card shows the start of long notes; the customer page shows all
 OPEN_ORDER = ("draft", "awaiting_confirmation", "confirmed", "shipped")  # orders.OPEN_STATUSES
-OPEN_REQUEST = ("open", "pending")
+OPEN_REQUEST = ("open", "assigned", "handled")  # not closed (crm_core.service_requests)
 # Connections the pop keeps open between lookups on PostgreSQL (the lookup engine's
 # pool_size): a pool checkout and check-in cost about as much Python as the statement's own
 # round trip (0.1 to 0.15 ms each, measured).

@@ -25,12 +25,10 @@ from crm_core.models import (
     Order,
     ServiceRequest,
 )
+from crm_core.orders import OPEN_STATUSES as OPEN_ORDERS
 from crm_core.schemas import ContactInput, CustomerUpdate, PhoneInput
+from crm_core.service_requests import OPEN_STATUSES as OPEN_REQUESTS
 
-# What still hangs on a customer when they are deleted, and so stops it: business records
-# nobody may lose by a delete (a merge moves them instead).
-OPEN_ORDER_STATES = ("draft", "awaiting_confirmation", "confirmed", "shipped")
-OPEN_REQUEST_STATES = ("open", "assigned", "handled")
 # Rows that follow a merged customer to the one kept.
 _MOVED_WITH_A_MERGE = (
     Interaction,
@@ -143,15 +141,17 @@ class CustomerChanges:
         await self.session.flush()
 
     async def _hanging(self, customer_id: int) -> list[str]:
+        """What stops a delete: open orders and service requests (business records nobody may
+        lose by a delete; a merge moves them), a customer an opportunity became."""
         counts = {
             "open orders": select(func.count())
             .select_from(Order)
-            .where(Order.customer_id == customer_id, Order.status.in_(OPEN_ORDER_STATES)),
+            .where(Order.customer_id == customer_id, Order.status.in_(OPEN_ORDERS)),
             "open service requests": select(func.count())
             .select_from(ServiceRequest)
             .where(
                 ServiceRequest.customer_id == customer_id,
-                ServiceRequest.status.in_(OPEN_REQUEST_STATES),
+                ServiceRequest.status.in_(OPEN_REQUESTS),
             ),
             "a won opportunity": select(func.count())
             .select_from(Opportunity)

@@ -113,7 +113,9 @@ class DictionaryService:
             if changes.get(key) is not None:
                 setattr(entry, key, changes[key])
         if "time_limit_minutes" in changes:
-            entry.attributes = self._attributes(category, changes["time_limit_minutes"])
+            # Only the time limit: other attributes (a request type's deadline) stay.
+            kept = {k: v for k, v in (entry.attributes or {}).items() if k != "time_limit_minutes"}
+            entry.attributes = kept | self._attributes(category, changes["time_limit_minutes"])
         after = entry_snapshot(entry)
         if after != before:
             audit.record(

@@ -1,6 +1,7 @@
 """Who may reach a route: marked on the handler, enforced by the auth middleware.
 
-A handler without a mark needs a logged-in user (the safe default)."""
+A handler without a mark needs a logged-in user (the safe default). A mark is ``public``,
+``logged_in``, one permission, or several joined by "|": any one of them lets the user in."""
 
 from __future__ import annotations
 
@@ -19,11 +20,30 @@ def public(handler: F) -> F:
     return handler
 
 
-def requires(permission: str) -> Callable[[F], F]:
+def any_of(*permissions: str) -> str:
+    """The mark of a route that any one of these permissions opens."""
+    return "|".join(permissions)
+
+
+def check_access(access: str) -> str:
+    """The mark itself, or ValueError when it names a permission that does not exist."""
     from crm_core.permissions import PERMISSIONS
 
-    if permission not in PERMISSIONS:
-        raise ValueError(f"unknown permission {permission!r}")
+    if access in (PUBLIC, LOGGED_IN):
+        return access
+    unknown = [p for p in access.split("|") if p not in PERMISSIONS]
+    if unknown:
+        raise ValueError(f"unknown permission {unknown[0]!r}")
+    return access
+
+
+def allowed(access: str, held: frozenset[str] | set[str]) -> bool:
+    """Whether a logged-in user holding ``held`` may reach a route marked ``access``."""
+    return access in (PUBLIC, LOGGED_IN) or any(p in held for p in access.split("|"))
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    check_access(permission)
 
     def mark(handler: F) -> F:
         handler.access = permission  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from crm_core.users import current_permissions
 from cti.bus import create_bus
 from desk.commands import CommandRouter, Desk
 from desk.notifications import Notifier
+from desk.scheduler import Scheduler, churn_job
 from web.api import endpoints
 from web.api.registry import Api
 from web.appkeys import (
@@ -40,6 +41,7 @@ from web.appkeys import (
     metrics_key,
     notifier_key,
     passwords_key,
+    scheduler_key,
     secret_key,
     session_policy_key,
     settings_key,
@@ -54,14 +56,19 @@ from web.views import (
     admin,
     agent,
     auth,
+    callbacks,
     calls,
+    churn,
     customers,
     docs,
     health,
     home,
+    imports,
+    opportunities,
     orders,
     pbx_link,
     products,
+    service_requests,
     supervisor,
     ws,
 )
@@ -71,6 +78,7 @@ log = structlog.get_logger("web")
 # Room for a 1 MB field plus the rest of the form, so that oversize values get a field error.
 MAX_BODY = 2 * 1024 * 1024
 SESSION_SWEEP_SECONDS = 30.0
+# The scheduled jobs of this instance (desk/scheduler.py).
 
 
 def create_app(
@@ -115,9 +123,14 @@ def create_app(
         home,
         admin,
         agent,
+        imports,  # before customers and products: /customers/import is not a customer id
         customers,
         products,
         orders,
+        service_requests,
+        callbacks,
+        opportunities,
+        churn,
         supervisor,
         pbx_link,
         docs,
@@ -126,7 +139,17 @@ def create_app(
     ):
         app.router.add_routes(module.routes)
     api = app[api_key] = Api(
-        endpoints.api, agent.api, calls.api, customers.api, products.api, orders.api
+        endpoints.api,
+        agent.api,
+        calls.api,
+        customers.api,
+        imports.api,
+        products.api,
+        orders.api,
+        service_requests.api,
+        callbacks.api,
+        opportunities.api,
+        churn.api,
     )
     api.add_to(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
@@ -135,6 +158,7 @@ def create_app(
     app.cleanup_ctx.append(_database(migrate))
     app.cleanup_ctx.append(_bus_and_hub)
     app.cleanup_ctx.append(pbx_context)
+    app.cleanup_ctx.append(_scheduled_jobs)
     app.on_shutdown.append(_close_websockets)
     app.on_response_prepare.append(add_security_headers)
     return app
@@ -226,6 +250,17 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
     yield
     sweeper.cancel()
     await bus.close()
+
+
+async def _scheduled_jobs(app: web.Application) -> AsyncIterator[None]:
+    """The churn check on its cron schedule, on every instance: each occurrence is run by
+    the one that claims it first; one missed while all were down runs at start."""
+    settings = app[settings_key]
+    job = churn_job(schedule=settings.churn_schedule, months=settings.churn_months)
+    scheduler = app[scheduler_key] = Scheduler(db=app[db_key], clock=app[clock_key], jobs=[job])
+    await scheduler.start()
+    yield
+    await scheduler.stop()
 
 
 def _permissions_of(app: web.Application) -> PermissionsOf:

@@ -31,6 +31,7 @@ desk_key = web.AppKey("desk", Desk)
 # The PBX side: the lease, the desk's workers, and the link's runtime while this instance drives.
 pbx_key = web.AppKey("pbx", "PbxSide")
 simulator_key = web.AppKey("simulator", "RunningSimulator")
+scheduler_key = web.AppKey("scheduler", "Scheduler")
 
 # Per-request state.
 principal_key = web.RequestKey("principal", "Principal")

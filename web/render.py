@@ -29,6 +29,25 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("Orders", "/orders", "orders.read", "Orders by customer, agent, status and date"),
     MenuItem("Products", "/products", "products.read", "The catalogue and its stock per warehouse"),
     MenuItem(
+        "Service requests",
+        "/service-requests",
+        "service_requests.read",
+        "My requests and each department's queue, overdue first",
+    ),
+    MenuItem("Callbacks", "/callbacks", "customers.read", "Calls I promised to make, when due"),
+    MenuItem(
+        "Opportunities",
+        "/opportunities",
+        "opportunities.read",
+        "Sales opportunities, their development plans and the funnel",
+    ),
+    MenuItem(
+        "Churn warnings",
+        "/churn-warnings",
+        "churn.read",
+        "Customers who stopped ordering, and the measures taken",
+    ),
+    MenuItem(
         "Agents live",
         "/supervisor",
         "campaigns.monitor",

@@ -15,6 +15,7 @@ from crm_core.models.customers import (
     ServiceRequest,
 )
 from crm_core.models.dictionary import DictionaryEntry
+from crm_core.models.imports import ImportRun
 from crm_core.models.opportunities import Opportunity, PlanStep
 from crm_core.models.sales import OrderEvent, OrderLine
 from crm_core.models.service import Callback, ServiceRequestEvent
@@ -32,6 +33,7 @@ __all__ = [
     "Contact",
     "Customer",
     "DictionaryEntry",
+    "ImportRun",
     "Interaction",
     "JobRun",
     "LoginAttempt",

@@ -202,7 +202,7 @@ async def _scenario(app) -> dict[str, int]:
             n: ServiceRequest(
                 customer_id=acme.id,
                 subject=f"request {n}",
-                status=("open", "pending")[n % 2],
+                status=("open", "assigned")[n % 2],
                 service_type=None if n == 1 else "repair",
                 opened_at=T0 - timedelta(hours=n, microseconds=100_000 * n),
             )
@@ -368,7 +368,7 @@ def _acme_card(ids: dict[str, int]) -> dict[str, Any]:
             {
                 "id": ids["request1"],
                 "subject": "request 1",
-                "status": "pending",
+                "status": "assigned",
                 "service_type": None,
                 "opened_at": "2026-11-20T06:59:59.900000+00:00",
             },

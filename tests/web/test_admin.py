@@ -267,6 +267,28 @@ async def test_an_admin_adds_and_retires_dictionary_entries_in_the_web_ui(client
     assert ("boss", "dictionary.update", "coaching") in actions
 
 
+async def test_renaming_a_request_type_in_the_web_ui_keeps_its_deadline(client):
+    await add_user(client.app, "boss", "admin")
+    await web_login(client, "boss")
+    token = await page_csrf(client, "/admin/dictionary/service_request_type")
+    saved = await client.post(
+        "/admin/dictionary/service_request_type/complaint",
+        data={
+            "csrf_token": token,
+            "label": "Complaint (formal)",
+            "sort_order": "2",
+            "is_active": "on",
+            "time_limit_minutes": "",
+        },
+        allow_redirects=False,
+    )
+    assert saved.status == 303, await saved.text()
+    entries = await (await client.get("/api/v1/dictionary/service_request_type")).json()
+    complaint = next(e for e in entries["entries"] if e["code"] == "complaint")
+    assert complaint["label"] == "Complaint (formal)"
+    assert complaint["attributes"] == {"deadline_hours": 48}
+
+
 async def test_dictionary_rules_are_enforced(client):
     await add_user(client.app, "boss", "admin")
     token = await api_login(client, "boss")

@@ -11,8 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from crm_core.permissions import PERMISSIONS
-from web.access import LOGGED_IN, PUBLIC
+from web.access import LOGGED_IN, PUBLIC, check_access
 from web.inputs import read_json, validate
 
 PREFIX = "/api/v1"
@@ -28,6 +27,7 @@ class Operation:
     body: type[BaseModel] | None
     status: int
     tag: str
+    upload: tuple[str, ...] = ()  # media types taken as a raw body (a file), not JSON
 
 
 Endpoint = Callable[[web.Request], Awaitable[web.Response]]
@@ -50,10 +50,12 @@ class ApiRoutes:
         body: type[BaseModel] | None = None,
         status: int = 200,
         tag: str = "",
+        upload: tuple[str, ...] = (),
     ) -> Callable[[ApiHandler], ApiHandler]:
-        """Handlers return JSON-able data; with `body`, they receive the validated model."""
-        if access not in (PUBLIC, LOGGED_IN) and access not in PERMISSIONS:
-            raise ValueError(f"unknown permission {access!r}")
+        """Handlers return JSON-able data; with `body`, they receive the validated model. With
+        `upload`, the request body is a file of one of those media types (the handler streams
+        it from ``request.content``; the CSRF header is still required)."""
+        check_access(access)
 
         def register(handler: ApiHandler) -> ApiHandler:
             @functools.wraps(handler)
@@ -67,10 +69,18 @@ class ApiRoutes:
                 return web.json_response(result, status=status)
 
             endpoint.access = access  # type: ignore[attr-defined]
+            endpoint.upload = upload  # type: ignore[attr-defined]
             self.entries.append(
                 (
                     Operation(
-                        method, path, summary, access, body, status, tag or path.split("/")[1]
+                        method,
+                        path,
+                        summary,
+                        access,
+                        body,
+                        status,
+                        tag or path.split("/")[1],
+                        upload,
                     ),
                     endpoint,
                 )
@@ -108,7 +118,8 @@ class Api:
             if op.access == PUBLIC:
                 item["security"] = []
             elif op.access != LOGGED_IN:
-                item["description"] = f"Needs the permission `{op.access}`."
+                needed = " or ".join(f"`{p}`" for p in op.access.split("|"))
+                item["description"] = f"Needs the permission {needed}."
             params = re.findall(r"{(\w+)}", op.path)
             if params:
                 item["parameters"] = [
@@ -125,6 +136,14 @@ class Api:
                         "application/json": {
                             "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
                         }
+                    },
+                }
+            if op.upload:
+                item["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        kind: {"schema": {"type": "string", "format": "binary"}}
+                        for kind in op.upload
                     },
                 }
             paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = item

@@ -70,7 +70,32 @@
     return frag;
   }
 
-  function renderCard(body, card) {
+  // What the agent can do for the customer from the card, each as their permissions allow;
+  // the pages open beside the desk with the customer and the call filled in.
+  function cardActions(card, callId) {
+    const can = new Set((desk.dataset.can || "").split(" "));
+    const id = encodeURIComponent(card.id);
+    const call = callId ? "call_id=" + encodeURIComponent(callId) : "";
+    const nav = el("nav", null, "pop-actions");
+    nav.setAttribute("aria-label", "Act for " + card.name);
+    const offer = (allowed, text, href) => {
+      if (!allowed) return;
+      const link = el("a", text, "button secondary");
+      link.href = href;
+      link.target = "_blank";
+      link.rel = "noopener";
+      nav.append(link);
+    };
+    offer(can.has("orders.write"), "New order", "/orders/new?customer_id=" + id + (call ? "&" + call : ""));
+    offer(can.has("service_requests.write"), "Open a service request",
+          "/customers/" + id + "/service-requests/new" + (call ? "?" + call : ""));
+    offer(can.has("calls.handle") || can.has("customers.write"), "Schedule a callback",
+          "/callbacks?customer_id=" + id + (call ? "&" + call : ""));
+    offer(can.has("customers.write"), "Edit customer", "/customers/" + id + "/edit");
+    return nav;
+  }
+
+  function renderCard(body, card, callId) {
     body.replaceChildren();
     const facts = el("dl", null, "facts");
     for (const [label, value] of [["Level", card.level], ["Region", card.region],
@@ -85,9 +110,11 @@
       return li;
     }));
     body.append(list("Contacts", card.contacts, (c) => el("li", c.title ? c.name + " (" + c.title + ")" : c.name)));
-    body.append(list("Open orders", card.open_orders, (o) => el("li", o.reference + " · " + o.status + " · " + o.amount + " " + o.currency + (o.summary ? " · " + o.summary : ""))));
-    body.append(list("Open service requests", card.open_service_requests, (r) => el("li", "#" + r.id + " " + r.subject + " · " + r.status)));
+    // Orders and requests come only to agents allowed to see them (crm_core.card_access).
+    if (card.open_orders) body.append(list("Open orders", card.open_orders, (o) => el("li", o.reference + " · " + o.status + " · " + o.amount + " " + o.currency + (o.summary ? " · " + o.summary : ""))));
+    if (card.open_service_requests) body.append(list("Open service requests", card.open_service_requests, (r) => el("li", "#" + r.id + " " + r.subject + " · " + r.status)));
     body.append(list("Last interactions", card.last_interactions, (i) => el("li", (i.at ? localTime(Date.parse(i.at) / 1000) : "") + " · " + (i.disposition || i.kind) + (i.agent ? " · " + i.agent : "") + (i.notes ? " · " + i.notes : ""))));
+    body.append(cardActions(card, callId));
     const more = el("a", "Open " + card.name + "'s page");
     more.href = "/customers/" + encodeURIComponent(card.id);
     more.target = "_blank";
@@ -103,6 +130,7 @@
     if (lookup.kind === "customer") return lookup.cards[0].name;
     if (lookup.kind === "choices") return "Which customer?";
     if (lookup.kind === "new") return "New caller";
+    if (lookup.kind === "hidden") return "Caller"; // not allowed to see customers
     return "Anonymous caller";
   }
 
@@ -115,7 +143,7 @@
     setTitle(card, titleOf(lookup));
     if (lookup.kind === "customer") {
       card.customerId = lookup.cards[0].id;
-      renderCard(body, lookup.cards[0]);
+      renderCard(body, lookup.cards[0], card.callId);
     } else if (lookup.kind === "choices") {
       body.append(el("p", "Several customers have this number: pick one."));
       const ul = el("ul", null, "choices");
@@ -127,7 +155,7 @@
           const view = await api("GET", "/customers/" + encodeURIComponent(c.id));
           card.customerId = c.id;
           setTitle(card, view.card.name);
-          renderCard(body, view.card);
+          renderCard(body, view.card, card.callId);
         });
         li.append(pick);
         ul.append(li);
@@ -308,7 +336,7 @@
     if (!card) return;
     card.customerId = msg.card.id;
     setTitle(card, msg.card.name);
-    renderCard(card.el.querySelector(".pop-body"), msg.card);
+    renderCard(card.el.querySelector(".pop-body"), msg.card, msg.call_id);
     announce(msg.card.name + " saved as a customer.");
     refresh();
   });
@@ -425,7 +453,7 @@
       card.customerId = customerId || null;
       setTitle(card, placed.card ? placed.card.name : placed.number);
       card.el.querySelector(".pop-number").textContent = placed.number;
-      if (placed.card) renderCard(card.el.querySelector(".pop-body"), placed.card);
+      if (placed.card) renderCard(card.el.querySelector(".pop-body"), placed.card, placed.call_id);
       setCardState(card, "dialling");
       refresh();
     } catch (error) { showError($("call-error"), error.message); }
