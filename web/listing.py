@@ -3,13 +3,17 @@ value is a 422 naming its parameter, like a bad body), and one shape for a page 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from crm_core.errors import InvalidInput
 from crm_core.schemas import Input
+from crm_core.tabular import Format, export
 from web.inputs import validate
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,3 +68,44 @@ def read_query(
 
 def read_paging(request: web.Request) -> Paging:
     return validate(Paging, query_values(request.query, PAGING))
+
+
+# Exports: a list page with ?format=csv or ?format=xlsx gives the whole list (up to
+# EXPORT_LIMIT rows) as that file, filtered as the page is.
+EXPORT_LIMIT = 100_000
+
+
+def requested_export(request: web.Request) -> Format | None:
+    """The file a list page was asked for instead of the page, if any."""
+    kind = request.query.get("format")
+    if kind is None:
+        return None
+    if kind not in ("csv", "xlsx"):
+        raise InvalidInput("format: csv or xlsx", field="format")
+    return kind  # type: ignore[return-value]
+
+
+def export_paging() -> Paging:
+    """Every row a filter finds, up to EXPORT_LIMIT (beyond a page's own bound)."""
+    return Paging.model_construct(page=1, per_page=EXPORT_LIMIT)
+
+
+async def export_response(items: Sequence[dict[str, Any]], kind: Format, name: str) -> web.Response:
+    """The items as a file: one column per plain field of the first item (nested ones are
+    written as JSON text); formula cells made inert (crm_core.tabular)."""
+    columns = list(items[0]) if items else []
+    rows = [[_cell(item.get(column)) for column in columns] for item in items]
+    content, media = await asyncio.to_thread(export, columns, rows, kind)
+    return web.Response(
+        body=content,
+        headers={
+            "Content-Type": media,
+            "Content-Disposition": f'attachment; filename="{name}.{kind}"',
+        },
+    )
+
+
+def _cell(value: Any) -> object:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -81,6 +82,13 @@ def render(
     status: int = 200,
 ) -> web.Response:
     who = principal(request)
-    page = {"me": who, "menu": menu_for(who), "csrf_token": who.csrf_token if who else ""}
+    # A list page links to itself as a file: the same filters, ?format=csv or xlsx.
+    terms = urlencode([(k, v) for k, v in request.query.items() if k not in ("page", "format")])
+    page = {
+        "me": who,
+        "menu": menu_for(who),
+        "csrf_token": who.csrf_token if who else "",
+        "export_base": request.path + "?" + (terms + "&" if terms else ""),
+    }
     page.update(context or {})
     return aiohttp_jinja2.render_template(template, request, page, status=status)

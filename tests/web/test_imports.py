@@ -153,12 +153,32 @@ async def test_an_export_makes_formula_cells_inert_in_csv_and_xlsx(client, app):
     await add_customer(app, "=cmd|' /C calc'!A0", "+1 555 000 1111")
     await add_customer(app, "@SUM(1+1)", "+1 555 000 2222")
     await add_customer(app, "Acme Ltd", "+1 555 000 3333")
-    response = await client.get("/customers/export", params={"format": "csv"})
+    response = await client.get("/customers", params={"format": "csv"})
     assert response.status == 200
     rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
     names = [row[1] for row in rows[1:]]
     assert names == ["'=cmd|' /C calc'!A0", "'@SUM(1+1)", "Acme Ltd"]
-    response = await client.get("/customers/export", params={"format": "xlsx", "q": "acme"})
+    response = await client.get("/customers", params={"format": "xlsx", "q": "acme"})
     sheet = load_workbook(io.BytesIO(await response.read())).active
     assert [c.value for c in sheet[2]][1] == "Acme Ltd" and sheet.max_row == 2
-    assert (await client.get("/customers/export", params={"format": "pdf"})).status == 422
+    assert (await client.get("/customers", params={"format": "pdf"})).status == 422
+
+
+async def test_every_list_page_exports_what_it_lists_as_csv_and_xlsx(client, app):
+    await add_user(app, "boss", "admin")
+    token = await api_login(client, "boss")
+    text = "code,name,unit_price,category\nP-1,=HYPERLINK(evil),5,hardware\nP-2,Gadget,7,\n"
+    assert (await (await _upload(client, token, "products", text.encode())).json())["imported"] == 2
+    response = await client.get("/products", params={"format": "csv", "q": "P-1"})
+    assert response.status == 200
+    rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert "code" in rows[0] and len(rows) == 2
+    assert rows[1][rows[0].index("name")] == "'=HYPERLINK(evil)"
+    for path in ("/orders", "/service-requests", "/opportunities", "/churn-warnings", "/customers"):
+        for kind in ("csv", "xlsx"):
+            response = await client.get(path, params={"format": kind})
+            assert response.status == 200, (path, kind)
+            assert "attachment" in response.headers["Content-Disposition"], (path, kind)
+        assert (await client.get(path, params={"format": "exe"})).status == 422, path
+    page = await (await client.get("/orders", params={"status": "draft"})).text()
+    assert "status=draft&amp;format=csv" in page

@@ -29,7 +29,14 @@ from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
 from web.inputs import form_problem, form_values, read_form, validate
-from web.listing import Paging, query_values, read_query
+from web.listing import (
+    Paging,
+    export_paging,
+    export_response,
+    query_values,
+    read_query,
+    requested_export,
+)
 from web.principal import actor, require_principal
 from web.render import render
 
@@ -128,6 +135,10 @@ def _named(item: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
 @routes.get("/churn-warnings")
 @requires("churn.read")
 async def warnings_page(request: web.Request) -> web.Response:
+    if (kind := requested_export(request)) is not None:
+        wanted, _ = read_query(request, WarningQuery, lists=("status",))
+        found = await find_warnings(request, wanted, export_paging())
+        return await export_response(found["items"], kind, "churn-warnings")
     values = query_values(request.query, (*WarningQuery.model_fields, "page"), lists=("status",))
     error, fields, status = "", {}, 200
     found: dict[str, Any] = {"items": [], "page": 1, "more": False}

@@ -27,6 +27,7 @@ from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, desk_key, notifier_key, settings_key
 from web.inputs import BadInput, form_problem, form_values, read_form, validate
+from web.listing import EXPORT_LIMIT, export_response, requested_export
 from web.principal import actor, require_principal
 from web.render import render
 
@@ -104,6 +105,14 @@ PAGE_SIZE = 50
 async def customers_page(request: web.Request) -> web.Response:
     """Find a customer by the start of their name, a number in any form, or an account."""
     query, filters, page = _search_terms(request)
+    if (kind := requested_export(request)) is not None:
+        async with request.app[db_key]() as db:
+            service = CustomerService(
+                db, clock=request.app[clock_key], region=request.app[settings_key].default_region
+            )
+            every = await service.search(query, filters=filters, limit=EXPORT_LIMIT)
+            rows = [{**_row(c), "numbers": "; ".join(n.e164 for n in c.numbers)} for c in every]
+        return await export_response(rows, kind, "customers")
     found = await _search(request, query, filters, page)
     async with request.app[db_key]() as db:
         choices = await _choices(db, request.app[clock_key])

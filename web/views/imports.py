@@ -1,5 +1,5 @@
-"""Import customer and product lists (CSV or xlsx), download the report of refused rows, and
-export the customer list as it is filtered on its page.
+"""Import customer and product lists (CSV or xlsx), and download the report of refused rows.
+(Exports: every list page with ?format=csv or xlsx, web.listing.)
 
 The file goes up as the raw request body (``text/csv`` or the xlsx type) with the CSRF header,
 streamed to a temporary file with a size limit; the import reads it from there in batches."""
@@ -13,17 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.customers import CustomerService
 from crm_core.errors import InvalidInput, NotFound
 from crm_core.imports import Importer
-from crm_core.models import Customer, ImportRun
-from crm_core.tabular import export
+from crm_core.models import ImportRun
 from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, settings_key
 from web.principal import actor, require_principal
 from web.render import render
-from web.views.customers import _search_terms
 
 routes = web.RouteTableDef()
 api = ApiRoutes()
@@ -149,46 +146,3 @@ async def customers_import_page(request: web.Request) -> web.Response:
 @requires("products.manage")
 async def products_import_page(request: web.Request) -> web.Response:
     return render(request, "import.html", {"kind": "products", "title": "Import products"})
-
-
-CUSTOMER_COLUMNS = (
-    "id", "name", "company", "account_number", "level", "region", "churn_flag", "numbers",
-)  # fmt: skip
-
-
-@routes.get("/customers/export")
-@requires("customers.read")
-async def export_customers(request: web.Request) -> web.StreamResponse:
-    """The customer list as its page filters it (?q= and the filters), as CSV or xlsx
-    (?format=), up to EXPORT_LIMIT rows; cells that would run as formulas are made text."""
-    kind = request.query.get("format", "csv")
-    if kind not in ("csv", "xlsx"):
-        raise InvalidInput("format: csv or xlsx", field="format")
-    query, filters, _ = _search_terms(request)
-    async with request.app[db_key]() as db:
-        service = CustomerService(
-            db, clock=request.app[clock_key], region=request.app[settings_key].default_region
-        )
-        found = await service.search(query, filters=filters, limit=EXPORT_LIMIT)
-        rows = [_customer_row(c) for c in found]
-    content, media = await asyncio.to_thread(export, CUSTOMER_COLUMNS, rows, kind)  # type: ignore[arg-type]
-    return web.Response(
-        body=content,
-        headers={
-            "Content-Type": media,
-            "Content-Disposition": f'attachment; filename="customers.{kind}"',
-        },
-    )
-
-
-def _customer_row(c: Customer) -> list[object]:
-    return [
-        c.id,
-        c.name,
-        c.company,
-        c.account_number or "",
-        c.level or "",
-        c.region or "",
-        "yes" if c.churn_flag else "no",
-        "; ".join(n.e164 for n in c.numbers),
-    ]

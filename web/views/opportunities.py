@@ -37,7 +37,14 @@ from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, settings_key
 from web.inputs import form_problem, form_values, read_form, validate
-from web.listing import Paging, query_values, read_query
+from web.listing import (
+    Paging,
+    export_paging,
+    export_response,
+    query_values,
+    read_query,
+    requested_export,
+)
 from web.principal import actor, require_principal
 from web.render import render
 
@@ -179,6 +186,10 @@ def _funnel_json(row: FunnelRow) -> dict[str, Any]:
 @routes.get("/opportunities")
 @requires("opportunities.read")
 async def opportunities_page(request: web.Request) -> web.Response:
+    if (kind := requested_export(request)) is not None:
+        wanted, _ = read_query(request, OpportunityQuery)
+        found = await find_opportunities(request, wanted, export_paging())
+        return await export_response(found["items"], kind, "opportunities")
     values = query_values(request.query, (*OpportunityQuery.model_fields, "page"))
     error, fields, status = "", {}, 200
     found: dict[str, Any] = {"items": [], "page": 1, "more": False, "funnel": []}

@@ -27,7 +27,14 @@ from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
 from web.inputs import form_problem, form_values, path_id, read_form, validate
-from web.listing import Paging, query_values, read_query
+from web.listing import (
+    Paging,
+    export_paging,
+    export_response,
+    query_values,
+    read_query,
+    requested_export,
+)
 from web.principal import actor, require_principal
 from web.render import render
 
@@ -101,6 +108,10 @@ async def move_order(request: web.Request, order_id: int, data: TransitionInput)
 @routes.get("/orders")
 @requires("orders.read")
 async def orders_page(request: web.Request) -> web.Response:
+    if (kind := requested_export(request)) is not None:
+        wanted, _ = read_query(request, OrderFilter, lists=("status",))
+        found = await find_orders(request, wanted, export_paging())
+        return await export_response(found["items"], kind, "orders")
     values = query_values(request.query, (*FILTERS, "page"), lists=("status",))
     error, fields, status = "", {}, 200
     found: dict[str, Any] = {"items": [], "page": 1, "more": False}

@@ -25,7 +25,14 @@ from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
 from web.inputs import form_problem, form_values, path_id, read_form, validate
-from web.listing import Paging, read_paging, read_query
+from web.listing import (
+    Paging,
+    export_paging,
+    export_response,
+    read_paging,
+    read_query,
+    requested_export,
+)
 from web.principal import actor
 from web.render import render
 
@@ -152,6 +159,9 @@ async def products_page(request: web.Request) -> web.Response:
                 "active": ACTIVE_CHOICES[shown],
             },
         )
+        if (kind := requested_export(request)) is not None:
+            found = await find_products(request, wanted, export_paging())
+            return await export_response(found["items"], kind, "products")
         paging = validate(Paging, {"page": request.query.get("page", "1")[:6]})
         found = await find_products(request, wanted, paging)
     except DomainError as exc:

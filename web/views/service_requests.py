@@ -33,6 +33,7 @@ from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
 from web.inputs import form_problem, form_values, read_form, validate
+from web.listing import EXPORT_LIMIT, export_response, requested_export
 from web.principal import actor, require_principal
 from web.render import render
 
@@ -242,6 +243,13 @@ async def queue_page(request: web.Request) -> web.Response:
             values.pop("department", None)
         try:
             query = validate(RequestQuery, values)
+            if (kind := requested_export(request)) is not None:
+                every = await service.search(
+                    await _filter(service, query, who.user_id), page=1, per_page=EXPORT_LIMIT
+                )
+                now = service.clock()
+                rows = [request_json(row, now) for row in every.rows]
+                return await export_response(rows, kind, "service-requests")
             found = await service.search(
                 await _filter(service, query, who.user_id), page=query.page, per_page=50
             )
