@@ -217,10 +217,21 @@ def _card(sql: _Sql) -> str:
         "created_at DESC, id DESC",
         CARD_ITEMS,
     )
+    # What the account manager has done against a churn still in question: an agent talking
+    # to the customer should know of the discount offered.
+    measures = sql.agg(
+        f"{o}('measure', w.measure, 'note', w.note, 'at', {sql.time('w.created_at')})",
+        "w",
+        "SELECT m.measure AS measure, m.note AS note, m.created_at AS created_at, m.id AS id "
+        "FROM churn_measures m JOIN churn_warnings cw ON cw.id = m.warning_id "
+        "WHERE cw.customer_id = c.id AND cw.status IN ('open', 'postponed')",
+        "created_at DESC, id DESC",
+        CARD_ITEMS,
+    )
     return (
         f"{o}('id', c.id, 'name', c.name, 'account_number', c.account_number, "
         f"'level', c.level, 'region', c.region, "
-        f"'churn_flag', {sql.boolean('c.churn_flag')}, "
+        f"'churn_flag', {sql.boolean('c.churn_flag')}, 'churn_measures', {measures}, "
         f"'numbers', {numbers}, 'contacts', {contacts}, 'open_orders', {orders}, "
         f"'open_service_requests', {requests}, 'last_interactions', {interactions})"
     )

@@ -104,6 +104,9 @@
     }
     body.append(facts);
     if (card.churn_flag) body.append(el("p", "Churn warning", "badge warn"));
+    if (card.churn_measures && card.churn_measures.length) {
+      body.append(list("Against the churn", card.churn_measures, (m) => el("li", (m.at ? localTime(Date.parse(m.at) / 1000) + " · " : "") + m.measure + (m.note ? " · " + m.note : ""))));
+    }
     body.append(list("Numbers", card.numbers, (n) => {
       const li = el("li", n.label ? n.raw + " · " + n.label + " " : n.raw + " ");
       li.append(dialButton(n.e164, card.id, n.raw));
