@@ -24,7 +24,7 @@ from crm_core.uow import UnitOfWork
 from web.access import allowed, any_of, requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, settings_key
-from web.inputs import form_problem, form_values, read_form, validate
+from web.inputs import form_problem, form_values, path_id, read_form, validate
 from web.principal import Principal, actor, require_principal
 from web.render import render
 
@@ -48,13 +48,6 @@ class CallbackQuery(BaseModel):
 
 def may_act(who: Principal) -> bool:
     return allowed(ACT, who.permissions)
-
-
-def _callback_id(request: web.Request) -> int:
-    value = request.match_info["callback_id"]
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound(f"no callback {value[:20]!r}")
-    return int(value)
 
 
 def _service(request: web.Request, db: Any) -> CallbackService:
@@ -134,7 +127,7 @@ async def post_callback(request: web.Request, data: CallbackCreate) -> object:
     tag="callbacks",
 )
 async def callback_done(request: web.Request) -> object:
-    return await finish(request, _callback_id(request), "done")
+    return await finish(request, path_id(request, "callback_id"), "done")
 
 
 @api.route(
@@ -145,7 +138,7 @@ async def callback_done(request: web.Request) -> object:
     tag="callbacks",
 )
 async def callback_cancel(request: web.Request) -> object:
-    return await finish(request, _callback_id(request), "cancel")
+    return await finish(request, path_id(request, "callback_id"), "cancel")
 
 
 # ------------------------------------------------------------------ pages
@@ -241,7 +234,7 @@ async def schedule_submit(request: web.Request) -> web.Response:
 async def finish_submit(request: web.Request) -> web.Response:
     outcome = request.match_info["outcome"]
     try:
-        await finish(request, _callback_id(request), outcome)
+        await finish(request, path_id(request, "callback_id"), outcome)
     except DomainError as exc:
         if isinstance(exc, NotFound | Forbidden):
             raise

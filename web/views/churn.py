@@ -28,7 +28,7 @@ from crm_core.uow import UnitOfWork
 from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key
-from web.inputs import form_problem, form_values, read_form, validate
+from web.inputs import form_problem, form_values, path_id, read_form, validate
 from web.listing import (
     Paging,
     export_paging,
@@ -49,13 +49,6 @@ class WarningQuery(Input):
     # Those still to be worked on, unless asked otherwise.
     status: list[Status] = Field(default_factory=lambda: ["open", "postponed"], max_length=4)
     account_manager_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-
-
-def _warning_id(request: web.Request) -> int:
-    value = request.match_info["warning_id"]
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound(f"no churn warning {value[:20]!r}")
-    return int(value)
 
 
 def _service(request: web.Request, uow: UnitOfWork) -> ChurnService:
@@ -165,7 +158,7 @@ async def warnings_page(request: web.Request) -> web.Response:
 @routes.get("/churn-warnings/{warning_id}")
 @requires("churn.read")
 async def warning_page(request: web.Request) -> web.Response:
-    return await _warning_page(request, _warning_id(request))
+    return await _warning_page(request, path_id(request, "warning_id"))
 
 
 async def _warning_page(
@@ -196,7 +189,7 @@ async def _warning_page(
 @routes.post("/churn-warnings/{warning_id}/measures")
 @requires("churn.manage")
 async def measure_submit(request: web.Request) -> web.Response:
-    warning_id = _warning_id(request)
+    warning_id = path_id(request, "warning_id")
     values = form_values(await read_form(request))
     try:
         await record_measure(request, warning_id, validate(MeasureInput, values))
@@ -210,7 +203,7 @@ async def measure_submit(request: web.Request) -> web.Response:
 @routes.post("/churn-warnings/{warning_id}/confirm")
 @requires("churn.manage")
 async def confirm_submit(request: web.Request) -> web.Response:
-    warning_id = _warning_id(request)
+    warning_id = path_id(request, "warning_id")
     values = form_values(await read_form(request))
     try:
         await confirm_churn(request, warning_id, validate(ConfirmInput, values))
@@ -247,7 +240,7 @@ async def api_warnings(request: web.Request) -> object:
     tag="churn",
 )
 async def api_warning(request: web.Request) -> object:
-    return await warning_view(request, _warning_id(request))
+    return await warning_view(request, path_id(request, "warning_id"))
 
 
 @api.route(
@@ -260,7 +253,7 @@ async def api_warning(request: web.Request) -> object:
     tag="churn",
 )
 async def api_measure(request: web.Request, data: MeasureInput) -> object:
-    return await record_measure(request, _warning_id(request), data)
+    return await record_measure(request, path_id(request, "warning_id"), data)
 
 
 @api.route(
@@ -272,4 +265,4 @@ async def api_measure(request: web.Request, data: MeasureInput) -> object:
     tag="churn",
 )
 async def api_confirm(request: web.Request, data: ConfirmInput) -> object:
-    return await confirm_churn(request, _warning_id(request), data)
+    return await confirm_churn(request, path_id(request, "warning_id"), data)

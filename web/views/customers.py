@@ -26,7 +26,7 @@ from desk import notifications as note
 from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, desk_key, notifier_key, settings_key
-from web.inputs import BadInput, form_problem, form_values, read_form, validate
+from web.inputs import BadInput, form_problem, form_values, path_id, read_form, validate
 from web.listing import EXPORT_LIMIT, export_response, requested_export
 from web.principal import actor, require_principal
 from web.render import render
@@ -38,13 +38,6 @@ CallId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 class CustomerForCall(CustomerCreate):
     call_id: CallId | None = None  # the call this customer was created from (the pop's form)
-
-
-def _customer_id(request: web.Request) -> int:
-    value = request.match_info["customer_id"]
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound(f"no customer {value[:20]!r}")
-    return int(value)
 
 
 async def create_customer(request: web.Request, data: CustomerForCall) -> dict[str, Any]:
@@ -238,7 +231,7 @@ async def new_customer_submit(request: web.Request) -> web.Response:
 @requires("customers.read")
 async def customer_page(request: web.Request) -> web.Response:
     # A missing customer is a NotFound: the middleware shows the error page.
-    view = await _customer_view(request, _customer_id(request))
+    view = await _customer_view(request, path_id(request, "customer_id"))
     return render(request, "customer.html", {**view, "saved": request.query.get("saved") == "1"})
 
 
@@ -250,7 +243,7 @@ async def customer_page(request: web.Request) -> web.Response:
     tag="customers",
 )
 async def get_customer(request: web.Request) -> object:
-    return await _customer_view(request, _customer_id(request))
+    return await _customer_view(request, path_id(request, "customer_id"))
 
 
 @api.route(
@@ -344,7 +337,7 @@ async def add_note(request: web.Request, customer_id: int, notes: str) -> dict[s
     tag="customers",
 )
 async def patch_customer(request: web.Request, data: CustomerUpdate) -> object:
-    return await update_customer(request, _customer_id(request), data)
+    return await update_customer(request, path_id(request, "customer_id"), data)
 
 
 @api.route(
@@ -356,7 +349,7 @@ async def patch_customer(request: web.Request, data: CustomerUpdate) -> object:
     tag="customers",
 )
 async def post_delete_customer(request: web.Request, data: Reason) -> object:
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     await delete_customer(request, customer_id, data.reason)
     return {"deleted": customer_id}
 
@@ -370,7 +363,7 @@ async def post_delete_customer(request: web.Request, data: Reason) -> object:
     tag="customers",
 )
 async def post_merge_customers(request: web.Request, data: CustomerMerge) -> object:
-    kept = await merge_customers(request, _customer_id(request), data)
+    kept = await merge_customers(request, path_id(request, "customer_id"), data)
     async with request.app[db_key]() as db:
         return await customer_card(db, kept)
 
@@ -385,7 +378,7 @@ async def post_merge_customers(request: web.Request, data: CustomerMerge) -> obj
     tag="customers",
 )
 async def post_note(request: web.Request, data: NoteInput) -> object:
-    return await add_note(request, _customer_id(request), data.notes)
+    return await add_note(request, path_id(request, "customer_id"), data.notes)
 
 
 # ---------------------------------------------------------------- pages
@@ -394,7 +387,7 @@ async def post_note(request: web.Request, data: NoteInput) -> object:
 @routes.get("/customers/{customer_id}/edit")
 @requires("customers.write")
 async def edit_customer_page(request: web.Request) -> web.Response:
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     async with request.app[db_key]() as db:
         customer = await db.get(Customer, customer_id)
         if customer is None:
@@ -411,7 +404,7 @@ async def edit_customer_page(request: web.Request) -> web.Response:
 @routes.post("/customers/{customer_id}/edit")
 @requires("customers.write")
 async def edit_customer_submit(request: web.Request) -> web.Response:
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     values = form_values(await read_form(request))
     try:
         await update_customer(request, customer_id, validate(CustomerUpdate, _update_of(values)))
@@ -427,7 +420,7 @@ async def edit_customer_submit(request: web.Request) -> web.Response:
 @routes.post("/customers/{customer_id}/notes")
 @requires("customers.write")
 async def note_submit(request: web.Request) -> web.Response:
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     values = form_values(await read_form(request))
     try:
         data = validate(NoteInput, {"notes": values.get("notes", "")})
@@ -444,7 +437,7 @@ async def note_submit(request: web.Request) -> web.Response:
 @routes.post("/customers/{customer_id}/delete")
 @requires("customers.write")
 async def delete_submit(request: web.Request) -> web.Response:
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     values = form_values(await read_form(request))
     try:
         data = validate(Reason, {"reason": values.get("reason", "")})
@@ -461,7 +454,7 @@ async def delete_submit(request: web.Request) -> web.Response:
 @routes.post("/customers/{customer_id}/merge")
 @requires("customers.write")
 async def merge_submit(request: web.Request) -> web.Response:
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     values = form_values(await read_form(request))
     duplicate = values.get("duplicate_id", "")
     try:
@@ -484,7 +477,7 @@ async def merge_submit(request: web.Request) -> web.Response:
 async def call_submit(request: web.Request) -> web.Response:
     """Click-to-call from the customer page: the agent's phone rings, then the number; the
     call shows on the agent desktop."""
-    customer_id = _customer_id(request)
+    customer_id = path_id(request, "customer_id")
     values = form_values(await read_form(request))
     who = require_principal(request)
     await request.app[desk_key].dial(

@@ -36,7 +36,7 @@ from crm_core.uow import UnitOfWork
 from web.access import requires
 from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, settings_key
-from web.inputs import form_problem, form_values, read_form, validate
+from web.inputs import form_problem, form_values, path_id, read_form, validate
 from web.listing import (
     Paging,
     export_paging,
@@ -68,13 +68,6 @@ class FunnelQuery(Input):
 
 class ProbabilityInput(Input):
     probability: int = Field(ge=0, le=100)
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    value = request.match_info[name]
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound(f"no {name.removesuffix('_id')} {value[:20]!r}")
-    return int(value)
 
 
 def _who(request: web.Request) -> ActingUser:
@@ -258,7 +251,7 @@ async def new_opportunity_submit(request: web.Request) -> web.Response:
 @routes.get("/opportunities/{opportunity_id}")
 @requires("opportunities.read")
 async def opportunity_page(request: web.Request) -> web.Response:
-    return await _opportunity_page(request, _path_id(request, "opportunity_id"))
+    return await _opportunity_page(request, path_id(request, "opportunity_id"))
 
 
 async def _opportunity_page(
@@ -299,7 +292,7 @@ async def _page_change(
 ) -> web.Response:
     """A form on the opportunity's page: done, back to the page; refused, the page again
     with the message beside the form and what was typed."""
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     values = form_values(await read_form(request))
     try:
         data = validate(model, given(values))
@@ -318,7 +311,7 @@ async def _page_change(
 @routes.get("/opportunities/{opportunity_id}/edit")
 @requires("opportunities.assign")
 async def edit_opportunity_page(request: web.Request) -> web.Response:
-    view = await opportunity_view(request, _path_id(request, "opportunity_id"))
+    view = await opportunity_view(request, path_id(request, "opportunity_id"))
     values = {name: view.get(name, "") for name in FORM_FIELDS}
     values["phone"] = view["phone_raw"]
     return _form(request, values=values, opportunity_id=view["id"])
@@ -327,7 +320,7 @@ async def edit_opportunity_page(request: web.Request) -> web.Response:
 @routes.post("/opportunities/{opportunity_id}/edit")
 @requires("opportunities.assign")
 async def edit_opportunity_submit(request: web.Request) -> web.Response:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     values = form_values(await read_form(request))
     try:
         data = validate(OpportunityUpdate, _form_input(values))
@@ -346,7 +339,7 @@ async def edit_opportunity_submit(request: web.Request) -> web.Response:
 @routes.post("/opportunities/{opportunity_id}/delete")
 @requires("opportunities.assign")
 async def delete_opportunity_submit(request: web.Request) -> web.Response:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     try:
         await delete_opportunity(request, opportunity_id)
     except DomainError as exc:
@@ -363,7 +356,7 @@ async def assign_submit(request: web.Request) -> web.Response:
         request,
         "assign",
         AssignInput,
-        lambda service, who, data: service.assign(_path_id(request, "opportunity_id"), data, who),
+        lambda service, who, data: service.assign(path_id(request, "opportunity_id"), data, who),
     )
 
 
@@ -375,7 +368,7 @@ async def probability_submit(request: web.Request) -> web.Response:
         "probability",
         ProbabilityInput,
         lambda service, who, data: service.update(
-            _path_id(request, "opportunity_id"),
+            path_id(request, "opportunity_id"),
             OpportunityUpdate(probability=data.probability),
             who,
         ),
@@ -389,20 +382,20 @@ async def plan_step_submit(request: web.Request) -> web.Response:
         request,
         "step",
         PlanStepInput,
-        lambda service, who, data: service.add_step(_path_id(request, "opportunity_id"), data, who),
+        lambda service, who, data: service.add_step(path_id(request, "opportunity_id"), data, who),
     )
 
 
 @routes.post("/opportunities/{opportunity_id}/steps/{step_id}/result")
 @requires("opportunities.write")
 async def step_result_submit(request: web.Request) -> web.Response:
-    step_id = _path_id(request, "step_id")
+    step_id = path_id(request, "step_id")
     return await _page_change(
         request,
         f"result-{step_id}",
         StepResultInput,
         lambda service, who, data: service.record_result(
-            _path_id(request, "opportunity_id"), step_id, data, who
+            path_id(request, "opportunity_id"), step_id, data, who
         ),
     )
 
@@ -414,7 +407,7 @@ async def close_submit(request: web.Request) -> web.Response:
         request,
         "close",
         CloseInput,
-        lambda service, who, data: service.close(_path_id(request, "opportunity_id"), data, who),
+        lambda service, who, data: service.close(path_id(request, "opportunity_id"), data, who),
     )
 
 
@@ -484,7 +477,7 @@ async def api_create_opportunity(request: web.Request, data: OpportunityCreate) 
     tag="opportunities",
 )
 async def api_opportunity(request: web.Request) -> object:
-    return await opportunity_view(request, _path_id(request, "opportunity_id"))
+    return await opportunity_view(request, path_id(request, "opportunity_id"))
 
 
 @api.route(
@@ -499,7 +492,7 @@ async def api_opportunity(request: web.Request) -> object:
     tag="opportunities",
 )
 async def api_update_opportunity(request: web.Request, data: OpportunityUpdate) -> object:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     return await change_opportunity(
         request, opportunity_id, lambda service, who: service.update(opportunity_id, data, who)
     )
@@ -513,7 +506,7 @@ async def api_update_opportunity(request: web.Request, data: OpportunityUpdate) 
     tag="opportunities",
 )
 async def api_delete_opportunity(request: web.Request) -> object:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     await delete_opportunity(request, opportunity_id)
     return {"id": opportunity_id, "deleted": True}
 
@@ -527,7 +520,7 @@ async def api_delete_opportunity(request: web.Request) -> object:
     tag="opportunities",
 )
 async def api_assign(request: web.Request, data: AssignInput) -> object:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     return await change_opportunity(
         request, opportunity_id, lambda service, who: service.assign(opportunity_id, data, who)
     )
@@ -543,7 +536,7 @@ async def api_assign(request: web.Request, data: AssignInput) -> object:
     tag="opportunities",
 )
 async def api_plan_step(request: web.Request, data: PlanStepInput) -> object:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     return await change_opportunity(
         request, opportunity_id, lambda service, who: service.add_step(opportunity_id, data, who)
     )
@@ -558,8 +551,8 @@ async def api_plan_step(request: web.Request, data: PlanStepInput) -> object:
     tag="opportunities",
 )
 async def api_step_result(request: web.Request, data: StepResultInput) -> object:
-    opportunity_id = _path_id(request, "opportunity_id")
-    step_id = _path_id(request, "step_id")
+    opportunity_id = path_id(request, "opportunity_id")
+    step_id = path_id(request, "step_id")
     return await change_opportunity(
         request,
         opportunity_id,
@@ -579,7 +572,7 @@ async def api_step_result(request: web.Request, data: StepResultInput) -> object
     tag="opportunities",
 )
 async def api_close(request: web.Request, data: CloseInput) -> object:
-    opportunity_id = _path_id(request, "opportunity_id")
+    opportunity_id = path_id(request, "opportunity_id")
     return await change_opportunity(
         request, opportunity_id, lambda service, who: service.close(opportunity_id, data, who)
     )
