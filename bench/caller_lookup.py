@@ -61,6 +61,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.cards import CallerLookup, CallerLookups, lookup_sql
 from crm_core.db import create_engine, lookup_engine, sqlite_reader
+from crm_core.demo_data import (
+    CONTACT_COLUMNS,
+    COUNTRIES,
+    CUM_WEIGHTS,
+    CUSTOMER_COLUMNS,
+    NUMBER_COLUMNS,
+    SHARE_EVERY,
+    NumberPool,
+    People,
+    sqlite_converter,
+)
 from crm_core.migrate import upgrade_to_head
 
 # The lookup's p99 against the bare indexed query's p99 through the same engine, same run
@@ -69,8 +80,6 @@ GOAL_P99_RATIO = 1.5
 PHASE_LOOKUPS = 5000  # the --phases pass takes the first of the measured lookups
 FLOOR_SQL = "SELECT customer_id FROM phone_numbers WHERE e164 = {}"
 CHUNK_CUSTOMERS = 50_000
-SHARE_EVERY = 50  # every 50th customer shares its home line with the customer before it
-PERMUTE_A, PERMUTE_B = 7_654_321, 1_234_567  # coprime with 10: a bijection on 0..10**d-1
 STAMP = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 HIT, MISS, WITHHELD = 0.85, 0.12, 0.03
 WITHHELD_FORMS = (
@@ -80,114 +89,9 @@ WITHHELD_FORMS = (
     ("unknown", True),
     ("+15550100", True),
 )  # the last: a number, but presentation restricted
-FIRST = (
-    "James",
-    "Mary",
-    "Wei",
-    "Fatima",
-    "Olga",
-    "Carlos",
-    "Aiko",
-    "Noah",
-    "Priya",
-    "Lukas",
-    "Chloé",
-    "Ahmed",
-    "Sofia",
-    "Liam",
-    "Ana",
-    "Kenji",
-    "Emma",
-    "Raj",
-    "Zoe",
-    "Mateo",
-)
-LAST = (
-    "Smith",
-    "Müller",
-    "García",
-    "Chen",
-    "Kowalski",
-    "Dubois",
-    "Rossi",
-    "Singh",
-    "Brown",
-    "Tanaka",
-    "Johnson",
-    "Novak",
-    "Silva",
-    "Martin",
-    "Jones",
-    "Nguyen",
-    "Schmidt",
-    "López",
-)
-COMPANY = ("Ltd", "GmbH", "SARL", "Inc.", "S.L.", "Pty Ltd", "& Sons", "Logistics")
-LEVELS = ("standard", "standard", "standard", "silver", "gold", "vip")
+# The people's levels and regions (the numbers, names and companies: crm_core.demo_data).
+LEVELS = (("standard", 3), ("silver", 1), ("gold", 1), ("vip", 1))
 REGIONS = ("north", "south", "east", "west", "central")
-
-
-@dataclass(frozen=True)
-class Country:
-    """Numbers of one country: blocks of (prefix after the country code, digits after it)."""
-
-    region: str
-    code: str
-    weight: int
-    blocks: tuple[tuple[str, int], ...]
-
-    def number(self, index: int) -> tuple[str, str]:
-        """The index-th number of this country (distinct indices give distinct numbers), as
-        (E.164, as entered)."""
-        prefix, digits = self.blocks[index % len(self.blocks)]
-        k = index // len(self.blocks)
-        if k >= 10**digits:
-            raise ValueError(f"too many numbers for {self.region}")
-        sub = str((k * PERMUTE_A + PERMUTE_B) % 10**digits).zfill(digits)
-        return f"+{self.code}{prefix}{sub}", f"+{self.code} {prefix} {sub}"
-
-
-COUNTRIES = (
-    Country(
-        "US",
-        "1",
-        40,
-        tuple(
-            (f"{a}{d}", 6)
-            for a in (212, 213, 305, 312, 404, 415, 512, 617, 702, 713, 808, 917)
-            for d in "23456789"
-        ),
-    ),
-    Country(
-        "CA", "1", 8, tuple((f"{a}{d}", 6) for a in (416, 514, 604, 613, 403) for d in "23456789")
-    ),
-    Country(
-        "GB",
-        "44",
-        15,
-        (
-            ("71", 8),
-            ("73", 8),
-            ("74", 8),
-            ("75", 8),
-            ("77", 8),
-            ("78", 8),
-            ("79", 8),
-            ("203", 7),
-            ("207", 7),
-            ("208", 7),
-            ("1214", 6),
-            ("1613", 6),
-        ),
-    ),
-    Country("DE", "49", 12, (("151", 8), ("152", 8), ("157", 8), ("176", 8), ("30", 8), ("89", 8))),
-    Country("FR", "33", 10, (("6", 8), ("77", 7), ("78", 7), ("1", 8))),
-    Country("ES", "34", 5, (("6", 8), ("91", 7))),
-    Country("IN", "91", 5, (("98", 8), ("99", 8), ("97", 8))),
-    Country("AU", "61", 5, (("4", 8), ("2", 8))),
-)
-WEIGHTS = [c.weight for c in COUNTRIES]
-_CUM = [sum(WEIGHTS[: i + 1]) for i in range(len(WEIGHTS))]
 
 
 @dataclass(frozen=True)
@@ -223,52 +127,26 @@ Chunk = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]
 
 
 def generate(shape: Shape, wanted_rows: set[int], dataset: Dataset) -> Iterator[Chunk]:
-    """Customers, contacts and phone numbers in chunks of CHUNK_CUSTOMERS customers; the same
-    rows for the same seed. Each customer has a primary contact (its mobile is the first
-    number); the other numbers are the customer's (work, home; one in ten abroad)."""
+    """Customers, contacts and phone numbers in chunks of CHUNK_CUSTOMERS customers, made by
+    the demo data's generator of people (crm_core.demo_data.People); the same rows for the
+    same seed. Each customer has a primary contact (its mobile is the first number); the other
+    numbers are the customer's (work, home; one in ten abroad); every 50th customer's home
+    line is the previous customer's mobile."""
     rng = random.Random(shape.seed)
-    used = dataset.used
-    previous_first = ("", "")
+    people = People(rng, NumberPool(dataset.used), levels=LEVELS, regions=REGIONS)
     customers: list[tuple[Any, ...]] = []
     contacts: list[tuple[Any, ...]] = []
     numbers: list[tuple[Any, ...]] = []
-    row = 0
     for cid in range(1, shape.customers + 1):
-        home = rng.choices(COUNTRIES, cum_weights=_CUM)[0]
-        person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        company = rng.random() < 0.3
-        name = f"{rng.choice(LAST)} {rng.choice(COMPANY)}" if company else person
-        customers.append(
-            (
-                cid,
-                name,
-                f"A{cid:09d}",
-                rng.choice(LEVELS),
-                rng.choice(REGIONS),
-                rng.random() < 0.05,
-                STAMP,
-                STAMP,
-            )
-        )
-        email = f"{person.split()[0].lower()}.{cid}@example.com"
-        contacts.append((cid, cid, person, "Buyer" if company else None, email, True))
-        before = previous_first  # the previous customer's first number
-        for slot in range(shape.per_customer):
-            if slot == 1 and cid > 1 and cid % SHARE_EVERY == 0:
-                e164, raw = before  # a household's or a company's shared line
-                label, contact = "home", None
-            else:
-                country = home if slot == 0 or rng.random() >= 0.1 else rng.choice(COUNTRIES)
-                e164, raw = country.number(used[country.region])
-                used[country.region] += 1
-                label = ("mobile", "work", "home")[min(slot, 2)]
-                contact = cid if slot == 0 else None
-            if slot == 0:
-                previous_first = (e164, raw)
+        churned = rng.random() < 0.05
+        person = people.make(cid, shape.per_customer, created_at=STAMP, churn_flag=churned)
+        customers.append(person.customer)
+        contacts.append(person.contact)
+        for number in person.numbers:
+            row = number[0] - 1
             if row in wanted_rows:
-                dataset.wanted[row] = e164
-            numbers.append((row + 1, cid, contact, raw, e164, label))
-            row += 1
+                dataset.wanted[row] = number[4]
+        numbers += person.numbers
         if len(customers) == CHUNK_CUSTOMERS:
             yield customers, contacts, numbers
             customers, contacts, numbers = [], [], []
@@ -317,30 +195,12 @@ async def load_postgresql(url: str, shape: Shape, wanted: set[int], dataset: Dat
                 if chunk is None:
                     break
                 customers, contacts, numbers = chunk
-                await conn.copy_records_to_table(
-                    "customers",
-                    records=customers,
-                    columns=[
-                        "id",
-                        "name",
-                        "account_number",
-                        "level",
-                        "region",
-                        "churn_flag",
-                        "created_at",
-                        "updated_at",
-                    ],
-                )
-                await conn.copy_records_to_table(
-                    "contacts",
-                    records=contacts,
-                    columns=["id", "customer_id", "name", "title", "email", "is_primary"],
-                )
-                await conn.copy_records_to_table(
-                    "phone_numbers",
-                    records=numbers,
-                    columns=["id", "customer_id", "contact_id", "raw", "e164", "label"],
-                )
+                for table, columns, records in (
+                    ("customers", CUSTOMER_COLUMNS, customers),
+                    ("contacts", CONTACT_COLUMNS, contacts),
+                    ("phone_numbers", NUMBER_COLUMNS, numbers),
+                ):
+                    await conn.copy_records_to_table(table, records=records, columns=list(columns))
                 writing += time.perf_counter() - t1
                 _progress(f"postgresql: {customers[-1][0]:,} customers loaded")
             for table in ("customers", "contacts", "phone_numbers"):
@@ -381,23 +241,18 @@ def load_sqlite(path: str, shape: Shape, wanted: set[int], dataset: Dataset) -> 
             if chunk is None:
                 break
             customers, contacts, numbers = chunk
-            stamp = STAMP.replace(tzinfo=None).isoformat(" ", "microseconds")
             with conn:  # one transaction per chunk of 50,000 customers
-                conn.executemany(
-                    "INSERT INTO customers (id, name, account_number, level, region, churn_flag,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*c[:6], stamp, stamp) for c in customers],
-                )
-                conn.executemany(
-                    "INSERT INTO contacts (id, customer_id, name, title, email, is_primary)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    contacts,
-                )
-                conn.executemany(
-                    "INSERT INTO phone_numbers (id, customer_id, contact_id, raw, e164, label)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    numbers,
-                )
+                for table, columns, records in (
+                    ("customers", CUSTOMER_COLUMNS, customers),
+                    ("contacts", CONTACT_COLUMNS, contacts),
+                    ("phone_numbers", NUMBER_COLUMNS, numbers),
+                ):
+                    convert = sqlite_converter(table, columns)
+                    conn.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)})"
+                        f" VALUES ({', '.join('?' * len(columns))})",
+                        [convert(record) for record in records],
+                    )
             writing += time.perf_counter() - t1
             _progress(f"sqlite: {customers[-1][0]:,} customers loaded")
         t2 = time.perf_counter()
@@ -483,7 +338,7 @@ def make_lookups(
             e164 = dataset.wanted[row]
             expected = "choices" if shape.shared_row(row) else "customer"
         else:
-            country = rng.choices(COUNTRIES, cum_weights=_CUM)[0]
+            country = rng.choices(COUNTRIES, cum_weights=CUM_WEIGHTS)[0]
             e164, _ = country.number(dataset.used[country.region] + rng.randrange(10**6))
             expected = "new"
         form, caller = rng.choice(caller_forms(e164, home_code))

@@ -1,17 +1,17 @@
-"""Demo data: one user per role (with a known password, printed by `demo`)."""
+"""Demo data: one user per role (with a known password, printed by `demo`), and the demo's
+customers with their history."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import SYSTEM
 from crm_core.clock import Clock
-from crm_core.customers import name_key
-from crm_core.models import Contact, Customer, Order, PhoneNumber, ServiceRequest
+from crm_core.demo_data import DemoPlan, FixedCustomer, load_demo_data
+from crm_core.models import Customer
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
 from crm_core.users import UserService
@@ -134,70 +134,30 @@ def demo_customer(n: int) -> tuple[str, str, str, str]:
     return name, f"+1555{2_000_000 + n:07d}", _LEVELS[n % len(_LEVELS)], _REGIONS[n % 5]
 
 
+# The simulator's known callers (demo_customer(n) with n % KNOWN_CALLER_EVERY == 0, as
+# web/simulated_pbx.py picks them) keep their names; every demo customer keeps its number.
+KNOWN_CALLER_EVERY = 7
+DEMO_SEED = 2026
+
+
+def _demo_identity(n: int) -> FixedCustomer:
+    name, number, level, region = demo_customer(n)
+    raw = f"(555) {number[5:8]}-{number[8:]}"
+    if n % KNOWN_CALLER_EVERY:
+        return FixedCustomer(e164=number, raw=raw)
+    return FixedCustomer(
+        e164=number, raw=raw, name=name, level=level, region=region, company=n % 3 == 0
+    )
+
+
 async def load_demo_customers(
     session: AsyncSession, *, clock: Clock, count: int = DEMO_CUSTOMERS
 ) -> int:
-    """Create the demo customers unless there are customers already; returns how many.
-    The caller commits."""
+    """Create the demo customers with their history (crm_core.demo_data: orders, service
+    requests, calls, opportunities, churn warnings) unless there are customers already;
+    returns how many. Customer n owns demo_customer(n)'s number. The caller commits."""
     if await session.scalar(select(func.count()).select_from(Customer)):
         return 0
-    now = clock()
-    for n in range(count):
-        name, number, level, region = demo_customer(n)
-        customer = Customer(
-            name=name,
-            name_key=name_key(name),
-            level=level,
-            region=region,
-            churn_flag=n % 17 == 0,
-            account_number=f"AC-{100000 + n}",
-            created_at=now,
-            updated_at=now,
-        )
-        customer.numbers = [
-            PhoneNumber(raw=f"(555) {number[5:8]}-{number[8:]}", e164=number, label="main")
-        ]
-        if n % 4 == 0:
-            customer.contacts = [
-                Contact(
-                    name=f"{_FIRST[(n + 5) % len(_FIRST)]} {_LAST[n % len(_LAST)]}",
-                    title="Buyer",
-                    is_primary=True,
-                )
-            ]
-        session.add(customer)
-        _demo_history(customer, n, now)
+    plan = DemoPlan(customers=count, now=clock(), seed=DEMO_SEED, fixed=_demo_identity)
+    await load_demo_data(await session.connection(), plan)
     return count
-
-
-_ITEMS = ("office chairs", "printer toner", "standing desk", "monitor arms", "paper, 40 boxes")
-_REQUESTS = (
-    "Delivery arrived damaged",
-    "Invoice shows the wrong address",
-    "Warranty repair",
-    "Wants to change the delivery date",
-)
-
-
-def _demo_history(customer: Customer, n: int, now: datetime) -> None:
-    """Some customers have open orders and service requests, so the demo's cards show them."""
-    if n % 3 == 0:
-        customer.orders = [
-            Order(
-                reference=f"SO-{50000 + n}",
-                status="confirmed",
-                summary=_ITEMS[n % len(_ITEMS)],
-                amount_cents=1990 + n * 37,
-                currency="USD",
-                placed_at=now - timedelta(days=n % 20),
-            )
-        ]
-    if n % 5 == 0:
-        customer.service_requests = [
-            ServiceRequest(
-                subject=_REQUESTS[n % len(_REQUESTS)],
-                status="open",
-                service_type="repair",
-                opened_at=now - timedelta(days=n % 9),
-            )
-        ]

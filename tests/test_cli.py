@@ -70,6 +70,17 @@ def test_migrate_create_user_and_load_demo_data(database_url, tmp_path):
     assert demo.returncode == 0, demo.stderr
     assert re.search(r"agent1\s+agent1-demo-pass\s+created", demo.stdout)
     assert "created" not in callcentre("load-demo-data", env=env).stdout
+    # At a size of one's own: refused where customers exist, nothing written.
+    refused = callcentre("load-demo-data", "--customers", "20", env=env)
+    assert refused.returncode == 1 and "customers already" in refused.stderr
+
+
+def test_load_demo_data_at_a_size_fills_an_empty_database(database_url, tmp_path):
+    env = env_for(database_url, tmp_path)
+    assert callcentre("migrate", env=env).returncode == 0
+    loaded = callcentre("load-demo-data", "--customers", "40", "--seed", "3", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "40 customers" in loaded.stdout + loaded.stderr
 
 
 async def test_the_demo_starts_on_embedded_defaults_and_its_printed_users_log_in(tmp_path):

@@ -20,6 +20,8 @@ from crm_core.audit import Actor
 from crm_core.clock import utc_now
 from crm_core.db import create_engine, session_factory
 from crm_core.demo import load_demo_customers, load_demo_users
+from crm_core.demo_data import DemoPlan, LoadReport, check_empty, load_demo_data
+from crm_core.errors import Conflict
 from crm_core.migrate import upgrade_to_head
 from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
@@ -62,6 +64,32 @@ async def _load_demo(settings: Settings) -> list:
         if created:
             print(f"created {created} demo customers", flush=True)
         return users
+    finally:
+        await engine.dispose()
+
+
+async def _load_demo_at_size(
+    settings: Settings, customers: int, seed: int
+) -> tuple[list, LoadReport]:
+    """The demo users, then a generated CRM of ``customers`` (crm_core.demo_data) as of today
+    (midnight UTC: the same seed gives the same rows all day). Refused (Conflict) when the
+    database holds customers, before anything is written."""
+    engine = create_engine(settings.effective_database_url)
+    try:
+        async with engine.connect() as conn:
+            await check_empty(conn)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            users = await load_demo_users(
+                uow.session, passwords=_passwords(settings), clock=utc_now
+            )
+            await uow.commit()
+        today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+        plan = DemoPlan(customers=customers, now=today, seed=seed)
+        async with engine.begin() as conn:
+            report = await load_demo_data(
+                conn, plan, progress=lambda line: print(line, file=sys.stderr, flush=True)
+            )
+        return users, report
     finally:
         await engine.dispose()
 
@@ -132,10 +160,27 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_load_demo_data(settings: Settings, args: argparse.Namespace) -> int:
-    for demo, new in asyncio.run(_load_demo(settings)):
+    if args.customers is None:
+        users = asyncio.run(_load_demo(settings))
+    else:
+        try:
+            users, report = asyncio.run(_load_demo_at_size(settings, args.customers, args.seed))
+        except Conflict as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        rows = ", ".join(f"{count:,} {table}" for table, count in report.rows.items())
+        print(f"loaded in {report.seconds:.0f} s: {rows}", flush=True)
+    for demo, new in users:
         state = "created" if new else "exists"
         print(f"{demo.username:<10} {demo.password:<22} {state}")
     return 0
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return number
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,9 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(
         func=cmd_migrate
     )
-    sub.add_parser("load-demo-data", help="create the demo users").set_defaults(
-        func=cmd_load_demo_data
+    load = sub.add_parser(
+        "load-demo-data",
+        help="create the demo users (and the demo customers); with --customers N, a whole "
+        "generated CRM of N customers instead (into a database without customers)",
     )
+    load.add_argument("--customers", type=_positive, default=None, metavar="N")
+    load.add_argument("--seed", type=int, default=1, help="the same seed, the same rows")
+    load.set_defaults(func=cmd_load_demo_data)
     create = sub.add_parser(
         "create-user", help="create a user (password from CALLCENTRE_NEW_PASSWORD or a prompt)"
     )
