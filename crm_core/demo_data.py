@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Date, text
 from sqlalchemy.exc import DBAPIError
@@ -1519,13 +1519,12 @@ class DemoData:
 COPY_TIMEOUT = 600.0  # seconds for one table's rows of one chunk
 
 
-class Writer:
+class Writer(Protocol):
     """Where a chunk's rows go: COPY on PostgreSQL, executemany on SQLite."""
 
-    method = ""
+    method: str
 
-    async def write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
+    async def write(self, table: str, rows: list[tuple[Any, ...]]) -> None: ...
 
 
 class PostgresWriter(Writer):

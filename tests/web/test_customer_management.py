@@ -151,6 +151,14 @@ async def test_a_customer_with_an_open_order_cannot_be_deleted_one_without_can(c
     )
     assert (await client.get(f"/api/v1/customers/{gone}")).status == 404
     assert (await client.get(f"/api/v1/customers/{acme}")).status == 200
+    # The page's form answers with the refusal's own status: a conflict, or bad input.
+    form = csrf_from(await (await client.get(f"/customers/{acme}")).text())
+    refused = await client.post(
+        f"/customers/{acme}/delete", data={"csrf_token": form, "reason": "duplicate"}
+    )
+    assert refused.status == 409 and "open orders" in await refused.text()
+    empty = await client.post(f"/customers/{acme}/delete", data={"csrf_token": form, "reason": ""})
+    assert empty.status == 422
     (entry,) = await _audit(app, "customer.delete")
     assert entry.after == {"reason": "closed down"} and entry.before["name"] == "Old Co"
 

@@ -426,11 +426,7 @@ async def note_submit(request: web.Request) -> web.Response:
         data = validate(NoteInput, {"notes": values.get("notes", "")})
         await add_note(request, customer_id, data.notes)
     except DomainError as exc:
-        _, error, _ = form_problem(exc)
-        view = await _customer_view(request, customer_id)
-        return render(
-            request, "customer.html", {**view, "saved": False, "note_error": error}, status=422
-        )
+        return await _page_with_problem(request, customer_id, exc, "note_error")
     raise web.HTTPSeeOther(f"/customers/{customer_id}#history")
 
 
@@ -443,11 +439,7 @@ async def delete_submit(request: web.Request) -> web.Response:
         data = validate(Reason, {"reason": values.get("reason", "")})
         await delete_customer(request, customer_id, data.reason)
     except DomainError as exc:
-        _, error, _ = form_problem(exc)
-        view = await _customer_view(request, customer_id)
-        return render(
-            request, "customer.html", {**view, "saved": False, "admin_error": error}, status=409
-        )
+        return await _page_with_problem(request, customer_id, exc, "admin_error")
     raise web.HTTPSeeOther("/customers?deleted=1")
 
 
@@ -464,12 +456,18 @@ async def merge_submit(request: web.Request) -> web.Response:
         }
         await merge_customers(request, customer_id, validate(CustomerMerge, given))
     except DomainError as exc:
-        _, error, _ = form_problem(exc)
-        view = await _customer_view(request, customer_id)
-        return render(
-            request, "customer.html", {**view, "saved": False, "admin_error": error}, status=422
-        )
+        return await _page_with_problem(request, customer_id, exc, "admin_error")
     raise web.HTTPSeeOther(f"/customers/{customer_id}?saved=1")
+
+
+async def _page_with_problem(
+    request: web.Request, customer_id: int, problem: DomainError, slot: str
+) -> web.Response:
+    """The customer page again, the refusal shown in ``slot`` (note_error or admin_error),
+    with the status the refusal has (422 bad input, 404 no such customer, 409 a conflict)."""
+    status, error, _ = form_problem(problem)
+    view = await _customer_view(request, customer_id)
+    return render(request, "customer.html", {**view, "saved": False, slot: error}, status=status)
 
 
 @routes.post("/customers/{customer_id}/call")
