@@ -1,1 +1,3 @@
-"""Call lists to calls: campaigns, pacing, compliance (a later feature)."""
+"""Call lists to calls. So far the pure core: pacing (`pacing`, `forecast`, `estimates`,
+`windows`) and a seeded call-centre simulation to measure it (`simulation`, `controllers`,
+`vicidial`); see docs/dialer.md."""
