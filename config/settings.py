@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     command_deadline: float = Field(default=5.0, gt=0, le=60)
     # How often pauses are checked against their reason's time limit.
     pause_check_seconds: float = Field(default=5.0, gt=0)
+    # Campaigns: the PJSIP trunk their calls go out through unless a campaign names its own,
+    # and how often the pacing decides (VICIdial's loop delay is 1 s too).
+    dialer_trunk: str = Field(
+        default="PJSIP/trunk-main", pattern=r"^[A-Za-z]+/[A-Za-z0-9_.-]{1,64}$"
+    )
+    dialer_tick_seconds: float = Field(default=1.0, gt=0, le=10)
     simulator_scenario: str = "demo"
     simulator_seed: int = 1
     simulator_speed: float = Field(default=1.0, gt=0)

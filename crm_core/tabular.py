@@ -132,9 +132,17 @@ def _header(cells: Sequence[str] | None) -> tuple[str, ...]:
 
 def _row(columns: tuple[str, ...], cells: Sequence[str]) -> dict[str, str]:
     return {
-        name: (cells[i] if i < len(cells) else "")[:MAX_CELL].strip()
+        name: _restored((cells[i] if i < len(cells) else "")[:MAX_CELL].strip())
         for i, name in enumerate(columns)
     }
+
+
+def _restored(cell: str) -> str:
+    """The inverse of `neutralised`: a file we exported reads back as it was ('+1555… is
+    +1555…)."""
+    if cell.startswith("'") and cell[1:2] and cell[1] in "=+-@":
+        return cell[1:]
+    return cell
 
 
 # ---------------------------------------------------------------- writing

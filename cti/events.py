@@ -35,6 +35,7 @@ class Outcome(StrEnum):
     QUEUE_TIMEOUT = "queue_timeout"  # the queue gave up on the caller (Queue() timeout)
     NO_ANSWER = "no_answer"
     BUSY = "busy"
+    MACHINE = "machine"  # outbound: the PBX's AMD() found an answering machine
     CONGESTION = "congestion"
     FAILED = "failed"  # could not be placed, or the agent leg of a click-to-call failed
     UNKNOWN = "unknown"  # ended while we were disconnected and nothing tells us how
@@ -302,6 +303,7 @@ class CallEnded:
     # while no instance drove the link): ended_at, and so the durations, are estimates.
     estimated: bool = False
     legs: tuple[CallLeg, ...] = ()
+    variables: Pairs = ()  # captured channel variables (manager.conf channelvars)
 
 
 # ---------------------------------------------------------------- agents

@@ -19,11 +19,16 @@ from cti.events import DomainEvent, MemberWas, PbxRestarted
 
 log = structlog.get_logger("cti.telephony")
 QUEUE_LIMIT = 10_000  # domain events a subscriber may fall behind by before losing them
+# Variables the dialer's calls carry on AMI events (manager.conf channelvars lists them too):
+# its campaign and list entry, and the AMD() verdict that tells a machine from a person.
+DIALER_CHANNEL_VARIABLES = ("CC_CAMPAIGN", "CC_LIST_ENTRY", "AMDSTATUS")
 
 
 class Telephony:
     def __init__(self, *, call_variables: Iterable[str] = ()) -> None:
-        self.calls = CallTracker(capture_variables=frozenset(call_variables))
+        self.calls = CallTracker(
+            capture_variables=frozenset(call_variables) | set(DIALER_CHANNEL_VARIABLES)
+        )
         self.agents = AgentTracker()
         self.connected = False
         self.domain_events = 0

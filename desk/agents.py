@@ -155,6 +155,7 @@ class AgentBoard:
         self._pbx = agents
         self._calls = calls
         self._agents: dict[str, _Agent] = {}
+        self._changed: set[str] = set()  # agents whose status changed since the last drain
 
     # ------------------------------------------------------------ reading
 
@@ -210,6 +211,12 @@ class AgentBoard:
 
     def interfaces(self) -> Iterable[str]:
         return list(self._agents)
+
+    def drain_changed(self) -> list[str]:
+        """Agents whose status changed since the last call (a click-to-call answered changes
+        it with no agent event from the PBX): their rows are due to be sent again."""
+        changed, self._changed = sorted(self._changed), set()
+        return changed
 
     # ------------------------------------------------------------ changing
 
@@ -346,6 +353,7 @@ class AgentBoard:
             status = _status(pbx, agent)
             if status is not agent.status:
                 agent.status, agent.status_since = status, now
+                self._changed.add(interface)
             if pbx is None and agent.call is None and not agent.offers and agent.wrap_up is None:
                 del self._agents[interface]  # out of every queue and idle: nothing to keep
 

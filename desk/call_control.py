@@ -35,9 +35,16 @@ class CallControl:
         self.clock = clock
 
     async def dial(
-        self, *, interface: str, number: str, caller_id: str, tags: dict[str, str]
+        self,
+        *,
+        interface: str,
+        number: str,
+        caller_id: str,
+        tags: dict[str, str],
+        channel_id: str | None = None,
     ) -> dict[str, Any]:
-        """Click-to-call: ring the agent's phone, then (dialplan ``clicktocall``) the number."""
+        """Click-to-call: ring the agent's phone, then (dialplan ``clicktocall``) the number.
+        ``channel_id``: the call's id when the caller recorded it before (a campaign's dial)."""
         if self.board.call_of(interface) is not None:
             raise Conflict("you are on a call already")
         action = actions.originate(
@@ -46,6 +53,7 @@ class CallControl:
             exten=number,
             caller_id=caller_id,
             timeout_ms=RING_AGENT_MS,
+            channel_id=channel_id,
         )
         channel_id = dict(action.headers)["ChannelId"]
         self.telephony.calls.expect(

@@ -19,17 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core import errors
-from crm_core.audit import Actor
 from crm_core.cards import customer_card
 from crm_core.clock import Clock
 from crm_core.dial_rules import DIAL_ANY, DialRules, NotDialable
 from crm_core.dictionary import DictionaryService
 from crm_core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
-from crm_core.interactions import WrapUp, wrap_up
-from crm_core.models import Interaction, PhoneNumber, User
+from crm_core.models import PhoneNumber, User
 from crm_core.permissions import allows
 from crm_core.schemas import pbx_reason
-from crm_core.uow import UnitOfWork
 from cti.devices import interface_for
 from desk import notifications as note
 from desk.call_control import Command
@@ -307,15 +304,6 @@ class Desk:
             queues=queues or self.default_queues,
             member_name=phone.user.display_name,
         )
-
-    async def wrap_up(self, user_id: int, actor: Actor, item: WrapUp) -> Interaction:
-        """The disposition and notes of a call, written on the customer; the agent's wrap-up
-        pause ends (on the instance that drives the link)."""
-        async with UnitOfWork(self.db) as uow:
-            written = await wrap_up(uow.session, item, actor, now=self.clock())
-            await uow.commit()
-        await self.notifier.publish(note.WrapUpDone(user_id=user_id, call_id=item.call_id))
-        return written
 
 
 def _quotable(name: str) -> str:

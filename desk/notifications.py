@@ -69,6 +69,7 @@ class Offered(BrowserMessage):
     lookup: dict[str, Any]  # crm_core.cards.Lookup.as_dict()
     offered_at: float
     again: bool = False  # sent again to a tab that connected while it rang
+    campaign: dict[str, Any] | None = None  # a campaign's call: crm_core.dialling.entry_for_pop
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +167,15 @@ class PauseExceeded(BrowserMessage):
     reason: str
     paused_seconds: int
     limit_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignState(BrowserMessage):
+    """A running campaign, once a second: calls, counts, abandon windows, the pacing's last
+    decision and why (dialer.engine.CampaignEngine.state())."""
+
+    type: ClassVar[str] = "campaign.state"
+    campaign: dict[str, Any]
 
 
 # ---------------------------------------------------------------- bus notifications

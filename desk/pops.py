@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.card_access import lookup_for
 from crm_core.cards import CallerLookups
+from crm_core.dialling import entry_for_pop
 from cti.events import (
     AgentLegEnded,
     CallAnswered,
@@ -20,6 +22,7 @@ from cti.events import (
     CallOffered,
     CallOfferWithdrawn,
     CallTransferred,
+    Direction,
     DomainEvent,
     Outcome,
 )
@@ -39,7 +42,9 @@ class PopPipeline:
         directory: AgentDirectory,
         board: AgentBoard,
         region: str,
+        db: async_sessionmaker | None = None,
     ) -> None:
+        self.db = db  # for a campaign call's list entry
         self.lookups = lookups
         self.notifier = notifier
         self.directory = directory
@@ -108,8 +113,11 @@ class PopPipeline:
         if user_id is None:
             log.info("pop.no_agent", agent=event.agent_interface, call_id=event.linked_id)
             return
+        dialled_out = event.direction in (Direction.OUTBOUND, Direction.CLICK_TO_CALL)
+        # A call we placed presents our own caller ID: the customer is the number we dialled.
+        number = event.customer_number if dialled_out and event.customer_number else None
         lookup = await self.lookups.lookup(
-            caller_number=event.caller_number,
+            caller_number=number or event.caller_number,
             restricted=event.presentation_restricted,
             variables=dict(event.variables),
             region=self.region,
@@ -128,6 +136,7 @@ class PopPipeline:
             # Built once for everyone; this agent gets what their permissions allow.
             lookup=lookup_for(lookup.as_dict(), self.directory.permissions_of(user_id)),
             offered_at=event.at,
+            campaign=await self._campaign_entry(event),
         )
         message = note.ToAgent.of(user_id, pop)
         # Kept only while that phone still rings: a pop answered during the lookup is not
@@ -137,6 +146,18 @@ class PopPipeline:
         log.info(
             "pop.sent", agent=event.agent_interface, call_id=event.linked_id, lookup=lookup.kind
         )
+
+    async def _campaign_entry(self, event: CallOffered) -> dict[str, Any] | None:
+        """A campaign's call: the campaign, why this number is called, the script."""
+        entry = dict(event.tags).get("entry") or dict(event.variables).get("CC_LIST_ENTRY")
+        if not entry or not entry.isdigit() or self.db is None:
+            return None
+        try:
+            async with self.db() as session:
+                return await entry_for_pop(session, int(entry))
+        except Exception:  # the pop goes out without it rather than not at all
+            log.warning("pop.campaign_entry_failed", call_id=event.linked_id, exc_info=True)
+            return None
 
     async def _to_agent(self, interface: str, message: note.BrowserMessage) -> None:
         user_id = await self.directory.resolve(interface)

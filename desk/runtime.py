@@ -116,6 +116,7 @@ async def driving_the_link(
             directory=directory,
             board=board,
             region=settings.default_region,
+            db=db,
         )
         await pops.start()
         supervision = SupervisorFeed(

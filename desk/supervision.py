@@ -68,8 +68,11 @@ class SupervisorFeed:
         await self.notifier.subscribe(note.AgentTabOpened, self._on_agent_tab)
 
     async def handle(self, event: DomainEvent) -> None:
-        if isinstance(event, AGENT_STATE_EVENTS):
-            await self.changed(event.interface)
+        interfaces = self.board.drain_changed()
+        if isinstance(event, AGENT_STATE_EVENTS) and event.interface not in interfaces:
+            interfaces.append(event.interface)
+        for interface in interfaces:
+            await self.changed(interface)
 
     async def changed(self, interface: str) -> None:
         view = self.board.view(interface)

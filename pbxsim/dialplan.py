@@ -177,6 +177,12 @@ class Apps:
         yield seconds
         self._next()
 
+    def playback(self, sound: str, seconds: float = 2.0) -> Steps:
+        """``Playback(<sound>)``: the simulator plays nothing, it only takes the time."""
+        self._begin("Playback", sound)
+        yield seconds
+        self._next()
+
     def wait_for_connect(self, patience: float) -> Steps:
         """``Wait(<patience>)`` that a simulated caller stops waiting on once connected: returns
         True if the call was connected (the caller then stays until the other side hangs up)."""

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from pbxsim.behaviour import AgentProfile, Delay, RandomCustomers, sample
+from pbxsim.behaviour import AgentProfile, CustomerModel, Delay, RandomCustomers, sample
 from pbxsim.clock import Timer
 from pbxsim.legs import CallerId
 from pbxsim.queues import QueueError
@@ -114,8 +114,10 @@ class InboundBurst:
         seed = sim.seed if self.seed is None else self.seed
         rng = random.Random(f"{seed}:inbound-burst")
         profile = AgentProfile(answers=1.0, ring_delay=self.ring_delay, talk_time=self.talk_time)
-        for extension in self.extensions:
+        for extension in (*self.extensions, *self.outbound_extensions):
             sim.behaviour.agents[extension] = profile
+        if self.dialled is not None:
+            sim.behaviour.customers = self.dialled
         if self.add_agents:
             log_agents_in(sim, self.queue, self.extensions)
         did = did_for(sim, self.queue)
@@ -195,6 +197,10 @@ class Demo:
     # Numbers the CRM knows (its demo customers): this share of callers calls from one of them.
     known_callers: tuple[CallerId, ...] = ()
     known_share: float = 0.7
+    # Outbound: agents who take a campaign's answered calls (they join its queue from their
+    # desktop), and how the numbers a campaign dials behave.
+    outbound_extensions: tuple[str, ...] = ()
+    dialled: CustomerModel | None = None
     placed: int = 0
     _timer: Timer | None = None
     _rng: random.Random | None = None
@@ -205,8 +211,10 @@ class Demo:
         seed = sim.seed if self.seed is None else self.seed
         self._rng = random.Random(f"{seed}:demo")
         profile = AgentProfile(answers=1.0, ring_delay=self.ring_delay, talk_time=self.talk_time)
-        for extension in self.extensions:
+        for extension in (*self.extensions, *self.outbound_extensions):
             sim.behaviour.agents[extension] = profile
+        if self.dialled is not None:
+            sim.behaviour.customers = self.dialled
         if self.add_agents:
             log_agents_in(sim, self.queue, list(self.extensions))
         self._next(sim)

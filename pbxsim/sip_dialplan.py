@@ -47,14 +47,17 @@ def sip_dialplan(trunk: str) -> Dialplan:
         a.hangup()
 
     def predictive(a: Apps) -> Steps:
-        a.noop("Predictive: call answered, checking for an answering machine")
+        # As config/asterisk/extensions.conf's [predictive]: AMD, then the campaign's queue
+        # (CC_QUEUE) for QTIMEOUT seconds (2 by default), then the no-agent message.
+        a.noop(f"Predictive: {a.channel.caller_num} answered for campaign {a.var('CC_CAMPAIGN')}")
         yield from a.amd()
         if a.var("AMDSTATUS") == "MACHINE":
-            a.noop("Answering machine: hanging up")
             a.hangup()
-        a.exec_if(a.var("QTIMEOUT") == "", "QTIMEOUT", "300")
-        status = yield from a.queue("outbound", float(a.var("QTIMEOUT")), options="tr")
+        a.exec_if(a.var("QTIMEOUT") == "", "QTIMEOUT", "2")
+        a.exec_if(a.var("CC_QUEUE") == "", "CC_QUEUE", "outbound")
+        status = yield from a.queue(a.var("CC_QUEUE"), float(a.var("QTIMEOUT")), options="tr")
         a.noop(f"Queue result {status}")
+        yield from a.playback("pls-hold-while-try")  # [outbound-msg]: nobody was free
         a.hangup()
 
     def transfer_to_agent(a: Apps) -> Steps:

@@ -27,6 +27,7 @@ from cti.bus import create_bus
 from desk.commands import CommandRouter, Desk
 from desk.notifications import Notifier
 from desk.scheduler import Scheduler, churn_job
+from dialer.outbound import OutboundDesk
 from web.api import endpoints
 from web.api.registry import Api
 from web.appkeys import (
@@ -40,6 +41,7 @@ from web.appkeys import (
     login_limits_key,
     metrics_key,
     notifier_key,
+    outbound_key,
     passwords_key,
     scheduler_key,
     secret_key,
@@ -58,18 +60,22 @@ from web.views import (
     auth,
     callbacks,
     calls,
+    campaigns,
     churn,
     customers,
+    do_not_call,
     docs,
     health,
     home,
     imports,
     opportunities,
     orders,
+    outbound,
     pbx_link,
     products,
     service_requests,
     supervisor,
+    what_if,
     ws,
 )
 
@@ -131,6 +137,8 @@ def create_app(
         callbacks,
         opportunities,
         churn,
+        campaigns,
+        do_not_call,
         supervisor,
         pbx_link,
         docs,
@@ -150,6 +158,10 @@ def create_app(
         callbacks.api,
         opportunities.api,
         churn.api,
+        campaigns.api,
+        do_not_call.api,
+        outbound.api,
+        what_if.api,
     )
     api.add_to(app)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
@@ -159,6 +171,7 @@ def create_app(
     app.cleanup_ctx.append(_bus_and_hub)
     app.cleanup_ctx.append(pbx_context)
     app.cleanup_ctx.append(_scheduled_jobs)
+    app.cleanup_ctx.append(what_if.what_if_pool)
     app.on_shutdown.append(_close_websockets)
     app.on_response_prepare.append(add_security_headers)
     return app
@@ -237,6 +250,14 @@ async def _bus_and_hub(app: web.Application) -> AsyncIterator[None]:
             refused_types=frozenset(settings.dial_refused_types),
             fictional_prefixes=tuple(settings.dial_fictional_prefixes),
         ),
+    )
+
+    app[outbound_key] = OutboundDesk(
+        db=app[db_key],
+        clock=app[clock_key],
+        desk=app[desk_key],
+        default_trunk=settings.dialer_trunk,
+        region=settings.default_region,
     )
 
     async def over_among(ids: list[str]) -> dict[str, str]:

@@ -32,6 +32,7 @@ desk_key = web.AppKey("desk", Desk)
 pbx_key = web.AppKey("pbx", "PbxSide")
 simulator_key = web.AppKey("simulator", "RunningSimulator")
 scheduler_key = web.AppKey("scheduler", "Scheduler")
+outbound_key = web.AppKey("outbound", "OutboundDesk")  # dialer.outbound: the outbound agent
 
 # Per-request state.
 principal_key = web.RequestKey("principal", "Principal")

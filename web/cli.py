@@ -27,6 +27,7 @@ from crm_core.passwords import Passwords
 from crm_core.schemas import UserCreate
 from crm_core.uow import UnitOfWork
 from crm_core.users import UserService
+from dialer.demo import load_demo_campaign
 from pbxsim import __main__ as simulator_cli
 from web.app import SchemaBehind, create_app
 from web.inputs import BadInput, validate
@@ -60,6 +61,7 @@ async def _load_demo(settings: Settings) -> list:
                 uow.session, passwords=_passwords(settings), clock=utc_now
             )
             created = await load_demo_customers(uow.session, clock=utc_now)
+            await load_demo_campaign(uow.session, clock=utc_now)
             await uow.commit()
         if created:
             print(f"created {created} demo customers", flush=True)

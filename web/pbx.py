@@ -18,6 +18,7 @@ from cti.leader import Leadership, Lease, RedisLease, SoleLease
 from desk.checkpoint import Checkpoint, RedisCheckpoint
 from desk.runtime import AmiAccount, PbxRuntime, call_recorder, driving_the_link
 from desk.workers import Workers
+from dialer.engine import CampaignRunner
 from web.appkeys import (
     clock_key,
     db_key,
@@ -37,6 +38,7 @@ class PbxSide:
     workers: Workers  # the desk's work on every instance (the call records' outbox)
     leadership: Leadership | None = None  # None: no PBX configured
     runtime: PbxRuntime | None = None  # while this instance drives the link
+    dialer: CampaignRunner | None = None  # the running campaigns, driven with the link
 
 
 async def pbx_context(app: web.Application) -> AsyncIterator[None]:
@@ -83,13 +85,28 @@ async def pbx_context(app: web.Application) -> AsyncIterator[None]:
                 fence=token,
                 checkpoint=checkpoint,
             ) as runtime:
+                dialer = CampaignRunner(
+                    db=app[db_key],
+                    link=runtime.link,
+                    telephony=runtime.telephony,
+                    board=runtime.board,
+                    clock=app[clock_key],
+                    fence=token,
+                    notifier=app[notifier_key],
+                    default_trunk=settings.dialer_trunk,
+                    region=settings.default_region,
+                )
+                runtime.workers.consume(
+                    "dialer-events", runtime.telephony.subscribe(), dialer.handle
+                )
+                runtime.workers.every("dialer", settings.dialer_tick_seconds, dialer.tick)
                 collector = LinkCollector(runtime)
                 app[metrics_key].registry.register(collector)
-                side.runtime = runtime
+                side.runtime, side.dialer = runtime, dialer
                 try:
                     yield
                 finally:
-                    side.runtime = None
+                    side.runtime = side.dialer = None
                     app[metrics_key].registry.unregister(collector)
 
         lease, checkpoint = await stack.enter_async_context(_lease(settings, account))

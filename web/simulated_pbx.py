@@ -10,7 +10,9 @@ from pathlib import Path
 
 from config.settings import Settings
 from crm_core.demo import DEMO_CUSTOMERS, DEMO_USERS, demo_customer
+from cti.telephony import DIALER_CHANNEL_VARIABLES
 from pbxsim import AmiUser, CallerId, Demo, Simulator, scenario_named, serve
+from pbxsim.behaviour import RandomCustomers
 from pbxsim.config_files import QUEUES_FILE, TRUNKS_FILE
 from pbxsim.defaults import TRUNKS_CONF
 
@@ -41,12 +43,23 @@ def demo_scenario() -> Demo:
         CallerId(number, name)
         for name, number, _, _ in (demo_customer(n) for n in range(0, DEMO_CUSTOMERS, 7))
     )
+    outbound = tuple(u.extension for u in DEMO_USERS if u.extension and "outbound_agent" in u.roles)
     return Demo(
         extensions=extensions,
         queue="sales",
         calls_per_minute=6.0,
         add_agents=True,
         known_callers=known,
+        outbound_extensions=outbound,
+        # The numbers the demo campaign dials: a third answer, some machines, many ring out.
+        dialled=RandomCustomers(
+            answer=0.35,
+            busy=0.1,
+            no_answer=0.35,
+            machine=0.2,
+            ring=(3.0, 12.0),
+            talk=(600.0, 900.0),
+        ),
     )
 
 
@@ -67,5 +80,5 @@ async def start_simulator(settings: Settings) -> RunningSimulator:
         config_files={QUEUES_FILE: OUR_QUEUES_CONF.read_text(), TRUNKS_FILE: TRUNKS_CONF},
     )
     # As config/asterisk/manager.conf's channelvars: the IVR's results ride on channel events.
-    simulator.pbx.channel_vars = tuple(settings.ami_call_variables)
+    simulator.pbx.channel_vars = (*settings.ami_call_variables, *DIALER_CHANNEL_VARIABLES)
     return RunningSimulator(simulator, host, simulator.port, settings.ami_username, secret)

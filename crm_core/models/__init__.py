@@ -17,6 +17,7 @@ from crm_core.models.customers import (
 from crm_core.models.dictionary import DictionaryEntry
 from crm_core.models.imports import ImportRun
 from crm_core.models.opportunities import Opportunity, PlanStep
+from crm_core.models.outbound import CallListEntry, Campaign, DialAttempt, DoNotCall, ListRule
 from crm_core.models.sales import OrderEvent, OrderLine
 from crm_core.models.service import Callback, ServiceRequestEvent
 from crm_core.models.users import LoginAttempt, Role, RolePermission, User, UserSession
@@ -26,16 +27,21 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CallLegRecord",
+    "CallListEntry",
     "CallRecord",
     "Callback",
+    "Campaign",
     "ChurnMeasure",
     "ChurnWarning",
     "Contact",
     "Customer",
+    "DialAttempt",
     "DictionaryEntry",
+    "DoNotCall",
     "ImportRun",
     "Interaction",
     "JobRun",
+    "ListRule",
     "LoginAttempt",
     "Opportunity",
     "Order",

@@ -11,12 +11,13 @@ Abandoned or timed out
 
 Outcome (``CallEnded.outcome``), first rule that applies
     answered (an agent was connected) > the queue's verdict (abandoned / queue_timeout) > queued
-    but left unanswered (abandoned) > for outbound and click-to-call: the last customer leg's
-    DialStatus (BUSY, NOANSWER/CANCEL, CONGESTION, CHANUNAVAIL; ANSWER without an agent counts as
-    abandoned, as in predictive dialling), then the OriginateResponse reason if it came first,
-    then the Q.850 hangup cause (17 busy, 18/19 no answer, 34/38/41/42/44 congestion) > failed.
-    A click-to-call whose agent leg failed (no customer leg dialled) is failed. A call ended by
-    ``reconcile`` with nothing known is unknown.
+    but left unanswered (abandoned) > an answering machine (``AMDSTATUS``) > for outbound and
+    click-to-call: the last customer leg's DialStatus (BUSY, NOANSWER/CANCEL, CONGESTION,
+    CHANUNAVAIL; ANSWER without an agent counts as abandoned, as in predictive dialling), then
+    the OriginateResponse reason if it came first, then the Q.850 hangup cause (17 busy, 18/19
+    no answer, 34/38/41/42/44 congestion) > failed. A click-to-call whose agent leg failed (no
+    customer leg dialled) is failed. A call ended by ``reconcile`` with nothing known is
+    unknown.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def _outcome(call: _Call, *, resynced: bool) -> Outcome:
         return call.queue_result
     if call.queue:
         return Outcome.ABANDONED  # queued, then gone without an answer
+    if call.variables.get("AMDSTATUS") == "MACHINE":
+        return Outcome.MACHINE  # answered by a machine, hung up before any queue
     if call.direction is Direction.OUTBOUND or call.direction is Direction.CLICK_TO_CALL:
         customer_legs = [dial for dial in call.dials.values() if dial.party is Party.CUSTOMER]
         if call.direction is Direction.CLICK_TO_CALL and not customer_legs:
@@ -139,4 +142,5 @@ def _ended(call: _Call, at: float, *, resynced: bool) -> CallEnded:
         tags=call.tags,
         estimated=resynced,
         legs=recorded_legs(call, at),
+        variables=tuple(sorted(call.variables.items())),
     )

@@ -324,6 +324,8 @@ class CallTracker:
             return []
         call = channel.call
         self._unregister_channel(channel)  # a replayed Hangup then finds no channel
+        if self._capture:  # e.g. AMDSTATUS, set after the call's last queue event
+            self._note_channel_variables(call, frame)
         cause = _int(get("Cause"))
         dial = call.dials.get(channel.uniqueid)
         # The customer's leg says why the call ended (busy, congestion): the agent's own leg

@@ -7,9 +7,12 @@ import asyncio
 
 import pytest
 
+from pbxsim import AgentProfile
+from pbxsim.behaviour import RandomCustomers
 from tests.conftest import test_settings
+from tests.web.campaigns import START, RunningClock
 from web.app import create_app
-from web.appkeys import pbx_key
+from web.appkeys import pbx_key, simulator_key
 
 
 @pytest.fixture
@@ -18,6 +21,32 @@ async def service(aiohttp_client, database_url, tmp_path, clock):
     app = create_app(settings, clock=clock)
     client = await aiohttp_client(app)
     await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
+    return client
+
+
+@pytest.fixture
+async def dialling(aiohttp_client, database_url, tmp_path):
+    """The service with its simulator, on a clock running from START (10:00 in New York):
+    dialled numbers answer (60 %), are busy (20 %) or machines (20 %); agents 1001 and 1002
+    answer at once and end each call after a second; no wrap-up pause."""
+    settings = test_settings(
+        database_url, tmp_path, pbx="simulator", simulator_scenario="", wrapup_seconds=0
+    )
+    app = create_app(settings, clock=RunningClock(START))
+    client = await aiohttp_client(app)
+    await asyncio.wait_for(app[pbx_key].runtime.link.wait_connected(), 10)
+    sim = app[simulator_key].simulator
+    sim.behaviour.customers = RandomCustomers(
+        answer=0.6,
+        busy=0.2,
+        no_answer=0.0,
+        machine=0.2,
+        ring=(0.5, 1.5),
+        talk=(30.0, 40.0),  # the customer stays: the agent ends the call
+        greeting=(3.0, 4.0),  # longer than AMD listens (2.5 s)
+    )
+    for extension in ("1001", "1002"):
+        sim.behaviour.agents[extension] = AgentProfile(ring_delay=0.3, talk_time=1.0)
     return client
 
 

@@ -137,10 +137,20 @@
     return "Anonymous caller";
   }
 
+  // A campaign's call: which campaign, why this number, the script with the entry's fields.
+  function campaignPart(entry) {
+    const part = el("div", null, "campaign-part");
+    part.append(el("h3", "Campaign: " + entry.campaign));
+    part.append(el("p", "Why: " + (entry.reason || "—") + (entry.attempts ? " · attempt " + entry.attempts : "")));
+    if (entry.script) part.append(el("pre", entry.script, "script"));
+    return part;
+  }
+
   function renderPop(card, pop) {
     const lookup = pop.lookup;
     const body = card.el.querySelector(".pop-body");
     body.replaceChildren();
+    if (pop.campaign) card.campaign = pop.campaign;
     card.el.querySelector(".pop-queue").textContent = pop.queue || pop.dnis || "";
     card.el.querySelector(".pop-number").textContent = pop.caller.withheld ? "withheld" : lookup.number.raw;
     setTitle(card, titleOf(lookup));
@@ -174,6 +184,7 @@
       body.append(el("p", lookup.number.kind === "withheld" ? "The caller withheld their number."
                                                             : "Caller ID not usable: " + lookup.number.raw));
     }
+    if (card.campaign) body.prepend(campaignPart(card.campaign));
   }
 
   // ------------------------------------------------------------------ one card per call
@@ -189,6 +200,7 @@
     notes.value = localStorage.getItem("notes:" + callId) || "";
     notes.addEventListener("input", () => localStorage.setItem("notes:" + callId, notes.value));
     node.querySelector(".wrap-up").addEventListener("submit", (event) => { event.preventDefault(); wrapUp(card); });
+    node.querySelector(".disposition").addEventListener("change", () => showCallbackFields(card));
     cards.set(callId, card);
     place(card);
     return card;
@@ -238,6 +250,13 @@
     return null;
   }
 
+  // A campaign call's callback comes with its time, and whose it is.
+  function showCallbackFields(card) {
+    const form = card.el.querySelector(".wrap-up");
+    form.querySelector(".callback-fields").hidden =
+      !(card.campaign && form.querySelector(".disposition").value === "callback");
+  }
+
   async function wrapUp(card) {
     const form = card.el.querySelector(".wrap-up");
     const box = form.querySelector(".wrap-error");
@@ -246,6 +265,12 @@
     if (!disposition) { showError(box, "Choose a disposition first."); return; }
     const body = { disposition, notes: card.el.querySelector(".pop-notes").value };
     if (card.customerId) body.customer_id = card.customerId;
+    if (!form.querySelector(".callback-fields").hidden) {
+      const at = form.querySelector(".callback-at").value;
+      if (!at) { showError(box, "Say when to call back."); return; }
+      body.callback_at = new Date(at).toISOString();
+      body.callback_personal = form.querySelector(".callback-personal").checked;
+    }
     try {
       await api("POST", "/calls/" + encodeURIComponent(card.callId) + "/wrap-up", body);
     } catch (error) { showError(box, error.message); return; }
@@ -253,6 +278,10 @@
     card.el.querySelector(".pop-notes").readOnly = true;
     setCardState(card, "done");
     announce("Wrap-up saved for " + card.title + ".");
+    if (disposition === "sale" && card.customerId) {
+      window.open("/orders/new?customer_id=" + encodeURIComponent(card.customerId) + "&call_id=" + encodeURIComponent(card.callId), "_blank", "noopener");
+    }
+    if (card.campaign) document.dispatchEvent(new CustomEvent("campaign-call-done"));
   }
 
   // ------------------------------------------------------------------ what the server says
@@ -491,6 +520,102 @@
   $("go-ready").addEventListener("click", () => setState("ready"));
   $("go-pause").addEventListener("click", () => setState("paused", pauseReason.value));
   $("go-out").addEventListener("click", () => setState("logged_out"));
+
+  // ------------------------------------------------------------------ outbound campaigns
+
+  const campaignPanel = $("campaign-panel");
+  if (campaignPanel) {
+    const choice = $("campaign-choice");
+    const campaignError = $("campaign-error");
+    let joined = null; // the campaign joined: {id, mode}
+    let shown = null; // the entry previewed
+    const fail = (error) => showError(campaignError, error.message);
+
+    async function loadCampaigns() {
+      try {
+        const { campaigns } = await api("GET", "/outbound/campaigns");
+        const keep = choice.value || localStorage.getItem("campaign") || "";
+        choice.replaceChildren();
+        if (!campaigns.length) choice.append(el("option", "No campaign is running"));
+        for (const c of campaigns) {
+          const option = el("option", c.name + " · " + c.mode + (c.status === "paused" ? " (paused)" : ""));
+          option.value = c.id;
+          option.dataset.mode = c.mode;
+          choice.append(option);
+        }
+        if ([...choice.options].some((o) => o.value === keep)) choice.value = keep;
+      } catch (error) { fail(error); }
+    }
+
+    function renderEntry(entry) {
+      const box = $("preview-entry");
+      box.replaceChildren();
+      shown = entry;
+      $("preview-dial").disabled = $("preview-skip").disabled = !entry;
+      if (!entry) { box.append(el("p", "No entry is due now.", "muted")); return; }
+      box.append(el("p", (entry.name || "Unnamed") + " · " + entry.number, "preview-who"));
+      box.append(campaignPart(entry));
+    }
+
+    async function nextEntry() {
+      campaignError.hidden = true;
+      if (!joined || joined.mode !== "preview") return;
+      try { renderEntry((await api("POST", "/outbound/campaigns/" + joined.id + "/next")).entry); }
+      catch (error) { fail(error); }
+    }
+
+    $("campaign-join").addEventListener("click", async () => {
+      campaignError.hidden = true;
+      if (!choice.value) { showError(campaignError, "Choose a campaign."); return; }
+      try {
+        const result = await api("POST", "/outbound/campaigns/" + choice.value + "/join");
+        joined = { id: choice.value, mode: result.mode };
+        localStorage.setItem("campaign", choice.value);
+        $("campaign-line").textContent = result.mode === "preview"
+          ? "Preview: you see each customer before you dial."
+          : "You are ready: calls come to you as customers answer.";
+        $("preview").hidden = result.mode !== "preview";
+        nextEntry();
+      } catch (error) { fail(error); }
+    });
+    $("campaign-leave").addEventListener("click", async () => {
+      campaignError.hidden = true;
+      if (!choice.value) return;
+      try {
+        await api("POST", "/outbound/campaigns/" + choice.value + "/leave");
+        joined = null;
+        $("preview").hidden = true;
+        $("campaign-line").textContent = "";
+      } catch (error) { fail(error); }
+    });
+    $("preview-next").addEventListener("click", nextEntry);
+    $("preview-skip").addEventListener("click", async () => {
+      if (!shown) return;
+      try { await api("POST", "/outbound/campaigns/" + joined.id + "/entries/" + shown.entry_id + "/skip", { reason: "" }); nextEntry(); }
+      catch (error) { fail(error); }
+    });
+    $("preview-dial").addEventListener("click", async () => {
+      if (!shown) return;
+      campaignError.hidden = true;
+      const entry = shown;
+      try {
+        const placed = await api("POST", "/outbound/campaigns/" + joined.id + "/entries/" + entry.entry_id + "/dial");
+        const card = cardFor(placed.call_id);
+        card.seen = connection;
+        card.campaign = entry;
+        card.customerId = entry.customer_id || null;
+        setTitle(card, entry.name || entry.number);
+        card.el.querySelector(".pop-number").textContent = entry.number;
+        card.el.querySelector(".pop-body").replaceChildren(campaignPart(entry));
+        setCardState(card, "dialling");
+        renderEntry(null);
+        $("preview-entry").replaceChildren(el("p", "Calling " + (entry.name || entry.number) + "…", "muted"));
+        refresh();
+      } catch (error) { fail(error); nextEntry(); }
+    });
+    document.addEventListener("campaign-call-done", nextEntry);
+    window.callcentre.onOpen(loadCampaigns);
+  }
 
   document.addEventListener("keydown", (event) => {
     if (!event.altKey || event.ctrlKey || event.metaKey) return;

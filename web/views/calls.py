@@ -8,13 +8,14 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from crm_core.call_records import awaiting_disposition
 from crm_core.interactions import NOTES_LIMIT, WrapUp, interaction_json
 from crm_core.schemas import Input
+from dialer.outbound import Result
 from web.api.registry import ApiRoutes
-from web.appkeys import clock_key, db_key, desk_key
+from web.appkeys import clock_key, db_key, desk_key, outbound_key
 from web.principal import actor, require_principal
 
 # What a transfer may dial: an extension or a DID of the `transfer` context, nothing else.
@@ -28,6 +29,9 @@ class WrapUpInput(Input):
     disposition: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     notes: Annotated[str, StringConstraints(max_length=NOTES_LIMIT)] = ""
     customer_id: int | None = Field(default=None, ge=1, le=2**62)
+    # A campaign call's "callback" result: when, and whether for this agent only.
+    callback_at: AwareDatetime | None = None
+    callback_personal: bool = False
 
 
 class DialInput(Input):
@@ -145,14 +149,18 @@ async def post_wrap_up(request: web.Request, data: WrapUpInput) -> object:
     call_id = request.match_info["call_id"]
     if len(call_id) > 64:
         raise web.HTTPNotFound()
-    item = await request.app[desk_key].wrap_up(
+    item = await request.app[outbound_key].wrap_up(
         require_principal(request).user_id,
         actor(request),
-        WrapUp(
-            call_id=call_id,
-            disposition=data.disposition,
-            notes=data.notes,
-            customer_id=data.customer_id,
+        Result(
+            WrapUp(
+                call_id=call_id,
+                disposition=data.disposition,
+                notes=data.notes,
+                customer_id=data.customer_id,
+            ),
+            callback_at=data.callback_at,
+            personal=data.callback_personal,
         ),
     )
     return interaction_json(item)

@@ -7,13 +7,11 @@ streamed to a temporary file with a size limit; the import reads it from there i
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from crm_core.errors import InvalidInput, NotFound
+from crm_core.errors import NotFound
 from crm_core.imports import Importer
 from crm_core.models import ImportRun
 from web.access import requires
@@ -21,44 +19,18 @@ from web.api.registry import ApiRoutes
 from web.appkeys import clock_key, db_key, settings_key
 from web.principal import actor, require_principal
 from web.render import render
+from web.uploads import UPLOADS, receive_upload
 
 routes = web.RouteTableDef()
 api = ApiRoutes()
 
 MAX_UPLOAD = 100 * 1024 * 1024  # 100 MB: far more than 100,000 customers
-UPLOADS = (
-    "text/csv",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/octet-stream",
-)
 EXPORT_LIMIT = 100_000
-
-
-async def _receive(request: web.Request) -> Path:
-    """The request body in a temporary file, refused beyond MAX_UPLOAD."""
-    handle = tempfile.NamedTemporaryFile(prefix="import-", suffix=".upload", delete=False)
-    path = Path(handle.name)
-    size = 0
-    try:
-        with handle:
-            async for chunk in request.content.iter_chunked(256 * 1024):
-                size += len(chunk)
-                if size > MAX_UPLOAD:
-                    raise InvalidInput(
-                        f"the file is over {MAX_UPLOAD // (1024 * 1024)} MB", field="file"
-                    )
-                await asyncio.to_thread(handle.write, chunk)
-        if size == 0:
-            raise InvalidInput("the file is empty", field="file")
-    except BaseException:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
-        raise
-    return path
 
 
 async def _import(request: web.Request, kind: str) -> dict[str, Any]:
     filename = request.query.get("filename", f"{kind}.csv")[:255]
-    path = await _receive(request)
+    path = await receive_upload(request, MAX_UPLOAD)
     try:
         importer = Importer(
             request.app[db_key],
