@@ -1562,6 +1562,24 @@ async def run_rules(
 # --- what the dialer and the pages read ---------------------------------------------------------
 
 
+async def campaign_rules(session: AsyncSession, campaign_id: int) -> list[dict[str, Any]]:
+    """A campaign's standing rules, as the campaign page and the API show them."""
+    rows = await session.scalars(
+        select(ListRule).where(ListRule.campaign_id == campaign_id).order_by(ListRule.id)
+    )
+    return [
+        {
+            "id": rule.id,
+            "kind": rule.kind,
+            "filters": json.loads(rule.filters or "{}"),
+            "enabled": rule.enabled,
+            "created_at": rule.created_at.isoformat(),
+            "last_run_at": rule.last_run_at.isoformat() if rule.last_run_at else None,
+        }
+        for rule in rows
+    ]
+
+
 async def due_entries(
     session: AsyncSession, campaign_id: int, now: datetime, limit: int
 ) -> list[CallListEntry]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import SYSTEM, Actor, record
 from crm_core.call_lists import DIALLING, PENDING
-from crm_core.models import CallListEntry, CallRecord, Campaign, DialAttempt, DoNotCall
+from crm_core.models import CallListEntry, CallRecord, Campaign, DialAttempt
 from crm_core.scripts import render_script
 
 
@@ -64,14 +64,6 @@ async def remaining(session: AsyncSession, campaign_id: int) -> int:
         )
         or 0
     )
-
-
-async def on_dnc(session: AsyncSession, number: str) -> bool:
-    """The register's word on one number, read immediately before its dial."""
-    found = await session.scalar(
-        sa.select(DoNotCall.number_e164).where(DoNotCall.number_e164 == number)
-    )
-    return found is not None
 
 
 async def claim(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import dialling
 from crm_core.call_lists import DNC, FAILED, PENDING
+from crm_core.do_not_call import is_listed
 from crm_core.models import Campaign
 from dialer.compliance import (
     CallingHours,
@@ -91,7 +92,7 @@ async def checked(
         zones=zones,
         hours=plan.hours,
         now_utc=now,
-        on_dnc=await dialling.on_dnc(session, entry.number),
+        on_dnc=await is_listed(session, entry.number),
         attempts_made=entry.attempts,
         max_attempts=plan.rules.max_attempts,
         abandon_rates=windows,

@@ -22,7 +22,6 @@ from zoneinfo import available_timezones
 
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.call_lists import (
@@ -35,6 +34,7 @@ from crm_core.call_lists import (
     CallLists,
     OrderRule,
     Segment,
+    campaign_rules,
     due_entries,
     entries_page,
     entry_json,
@@ -43,7 +43,7 @@ from crm_core.call_lists import (
 )
 from crm_core.dictionary import DictionaryService
 from crm_core.errors import DomainError, InvalidInput, NotFound
-from crm_core.models import Campaign, ListRule
+from crm_core.models import Campaign
 from crm_core.uow import UnitOfWork
 from desk.agents import Status
 from dialer import campaigns
@@ -224,7 +224,7 @@ async def campaign_view(request: web.Request, campaign_id: int) -> dict[str, Any
     async with _uow(request) as uow:
         row = await campaigns.campaign(uow.session, campaign_id)
         summary = await list_summary(uow.session, campaign_id, now=request.app[clock_key]())
-        rules = await _rules(uow.session, campaign_id)
+        rules = await campaign_rules(uow.session, campaign_id)
     return {
         "campaign": campaigns.campaign_json(row),
         "warnings": _settings_of(row)[1],
@@ -322,24 +322,6 @@ def _agents_in_queue(request: web.Request, queue: str) -> int | None:
         and view.status is not Status.LOGGED_OUT
         and any(q.queue == queue for q in view.pbx.queues)
     )
-
-
-async def _rules(session: AsyncSession, campaign_id: int) -> list[dict[str, Any]]:
-    # A read crm_core.call_lists does not offer yet (see the report to the lead).
-    rows = await session.scalars(
-        select(ListRule).where(ListRule.campaign_id == campaign_id).order_by(ListRule.id)
-    )
-    return [
-        {
-            "id": rule.id,
-            "kind": rule.kind,
-            "filters": json.loads(rule.filters or "{}"),
-            "enabled": rule.enabled,
-            "created_at": rule.created_at.isoformat(),
-            "last_run_at": rule.last_run_at.isoformat() if rule.last_run_at else None,
-        }
-        for rule in rows
-    ]
 
 
 async def build_list(
@@ -679,7 +661,7 @@ async def api_rules(request: web.Request) -> object:
     campaign_id = path_id(request, "campaign_id")
     async with _uow(request) as uow:
         await campaigns.campaign(uow.session, campaign_id)
-        return {"rules": await _rules(uow.session, campaign_id)}
+        return {"rules": await campaign_rules(uow.session, campaign_id)}
 
 
 @api.route(
