@@ -114,10 +114,8 @@ class InboundBurst:
         seed = sim.seed if self.seed is None else self.seed
         rng = random.Random(f"{seed}:inbound-burst")
         profile = AgentProfile(answers=1.0, ring_delay=self.ring_delay, talk_time=self.talk_time)
-        for extension in (*self.extensions, *self.outbound_extensions):
+        for extension in self.extensions:
             sim.behaviour.agents[extension] = profile
-        if self.dialled is not None:
-            sim.behaviour.customers = self.dialled
         if self.add_agents:
             log_agents_in(sim, self.queue, self.extensions)
         did = did_for(sim, self.queue)
