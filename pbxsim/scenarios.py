@@ -209,8 +209,13 @@ class Demo:
         seed = sim.seed if self.seed is None else self.seed
         self._rng = random.Random(f"{seed}:demo")
         profile = AgentProfile(answers=1.0, ring_delay=self.ring_delay, talk_time=self.talk_time)
-        for extension in (*self.extensions, *self.outbound_extensions):
+        for extension in self.extensions:
             sim.behaviour.agents[extension] = profile
+        # A predictive campaign's agents answer at once (auto-answer, as such dialers need): a
+        # customer who answered waits at most 2 s for them before the call counts as abandoned.
+        headset = AgentProfile(answers=1.0, ring_delay=0.3, talk_time=self.talk_time)
+        for extension in self.outbound_extensions:
+            sim.behaviour.agents[extension] = headset
         if self.dialled is not None:
             sim.behaviour.customers = self.dialled
         if self.add_agents:
