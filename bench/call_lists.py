@@ -52,11 +52,11 @@ from crm_core.call_lists import (
     CallLists,
     assigned,
     dialable,
-    due_entries,
     list_summary,
 )
 from crm_core.clock import utc_now
 from crm_core.db import create_engine, session_factory
+from crm_core.dialling import due_entries
 from crm_core.do_not_call import DoNotCallService, is_listed
 from crm_core.migrate import upgrade_to_head
 from crm_core.models import CallListEntry, Campaign

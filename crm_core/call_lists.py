@@ -74,6 +74,7 @@ from crm_core.clock import Clock, utc_now
 from crm_core.customers import CustomerFilters
 from crm_core.dial_rules import DEFAULT_FICTIONAL_PREFIXES
 from crm_core.errors import Conflict, InvalidInput, NotFound
+from crm_core.import_runs import close_run, open_run
 from crm_core.models import (
     Callback,
     CallListEntry,
@@ -81,7 +82,6 @@ from crm_core.models import (
     Campaign,
     Customer,
     DoNotCall,
-    ImportRun,
     ListRule,
     Order,
     OrderLine,
@@ -92,7 +92,7 @@ from crm_core.money import money
 from crm_core.orders import COMPLETED, CONFIRMED, SHIPPED, orders_awaiting_confirmation
 from crm_core.phones import normalise
 from crm_core.schemas import Input
-from crm_core.tabular import read_sheet, report_csv
+from crm_core.tabular import read_sheet
 
 T = TypeVar("T")
 
@@ -846,17 +846,7 @@ class CallLists:
         finally:
             await asyncio.to_thread(listing.close)
         try:
-            run = ImportRun(
-                kind="call_list",
-                filename=filename[:255],
-                user_id=actor.user_id,
-                started_at=started,
-                imported=0,
-                rejected=0,
-                report="",
-            )
-            self.session.add(run)
-            await self.session.flush()
+            run = await open_run(self.session, "call_list", filename, actor, started)
             outcome = ListImport(run.id)
             reason = f"List {filename}"[:500]
 
@@ -875,24 +865,17 @@ class CallLists:
         finally:
             checks.close()
         outcome.problems.sort(key=lambda p: p[0])
-        run.finished_at = self.clock()
-        # Rows taken: new entries, and those merged into one already listed.
-        run.imported = outcome.result.added + outcome.result.merged
-        run.rejected = outcome.rejected
-        run.report = report_csv(outcome.problems, listing.columns)
-        audit.record(
+        close_run(
             self.session,
+            run,
             actor,
-            at=run.finished_at,
+            at=self.clock(),
+            # Rows taken: new entries, and those merged into one already listed.
+            imported=outcome.result.added + outcome.result.merged,
+            problems=outcome.problems,
+            columns=listing.columns,
             action="call_list.import",
-            entity_type="import",
-            entity_id=run.id,
-            after={
-                "campaign_id": campaign.id,
-                "file": run.filename,
-                **outcome.result.as_dict(),
-                "rejected": outcome.rejected,
-            },
+            details={"campaign_id": campaign.id, **outcome.result.as_dict()},
         )
         return outcome
 
@@ -1578,35 +1561,6 @@ async def campaign_rules(session: AsyncSession, campaign_id: int) -> list[dict[s
         }
         for rule in rows
     ]
-
-
-async def due_entries(
-    session: AsyncSession, campaign_id: int, now: datetime, limit: int
-) -> list[CallListEntry]:
-    """Pending entries whose time has come (none set: now), the unscheduled first, then by
-    time, then in the order they were listed.
-
-    Two reads, each in an order an index can give, rather than one ``ORDER BY next_attempt_at
-    NULLS FIRST, id``, which sorts every due entry (PostgreSQL's index keeps NULLs last): the
-    timed ones come in order from ``ix_call_list_entries_due``; the unscheduled ones by id are
-    read in order only where the index ends with id (SQLite's does, implicitly)."""
-    pending = (CallListEntry.campaign_id == campaign_id, CallListEntry.state == PENDING)
-    found = list(
-        await session.scalars(
-            select(CallListEntry)
-            .where(*pending, CallListEntry.next_attempt_at.is_(None))
-            .order_by(CallListEntry.id)
-            .limit(limit)
-        )
-    )
-    if len(found) < limit:
-        found += await session.scalars(
-            select(CallListEntry)
-            .where(*pending, CallListEntry.next_attempt_at <= now)
-            .order_by(CallListEntry.next_attempt_at, CallListEntry.id)
-            .limit(limit - len(found))
-        )
-    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,41 +29,75 @@ class Due:
     customer_id: int | None = None
 
 
-async def dialable_entries(
-    session: AsyncSession, campaign_id: int, now: datetime, limit: int
+async def due_entries(
+    session: AsyncSession,
+    campaign_id: int,
+    now: datetime,
+    limit: int,
+    *,
+    agent: int | None = None,
 ) -> list[Due]:
-    """Pending entries due now, callbacks and the longest-waiting first; personal callbacks
-    are left for their agent (preview)."""
+    """Pending entries whose time has come and that nobody is looking at, in the order they
+    are dialled: ``agent``'s own callbacks (preview), then the entries given a time (callbacks
+    promised, retries), the most overdue first, then the unscheduled in list order. Other
+    agents' personal callbacks are left for them.
+
+    Up to three reads, each in an order the index gives, rather than one sorted over every
+    due entry: a campaign of 100,000 entries costs a page, not a sort."""
+    pending = (
+        CallListEntry.campaign_id == campaign_id,
+        CallListEntry.state == PENDING,
+        CallListEntry.reserved_by.is_(None),
+    )
+    due = sa.or_(CallListEntry.next_attempt_at.is_(None), CallListEntry.next_attempt_at <= now)
+    reads = [
+        (
+            (CallListEntry.owner_user_id.is_(None), CallListEntry.next_attempt_at <= now),
+            (CallListEntry.next_attempt_at, CallListEntry.id),
+        ),
+        (
+            (CallListEntry.owner_user_id.is_(None), CallListEntry.next_attempt_at.is_(None)),
+            (CallListEntry.id,),
+        ),
+    ]
+    if agent is not None:
+        reads.insert(
+            0,
+            (
+                (CallListEntry.owner_user_id == agent, due),
+                (CallListEntry.next_attempt_at, CallListEntry.id),
+            ),
+        )
+    found: list[Due] = []
+    for where, order in reads:
+        if len(found) >= limit:
+            break
+        rows = await session.execute(
+            sa.select(
+                CallListEntry.id,
+                CallListEntry.number_e164,
+                CallListEntry.attempts,
+                CallListEntry.last_outcome,
+                CallListEntry.customer_id,
+            )
+            .where(*pending, *where)
+            .order_by(*order)
+            .limit(limit - len(found))
+        )
+        found += [Due(i, n, a, last == "callback", c) for i, n, a, last, c in rows]
+    return found
+
+
+async def remaining(session: AsyncSession, campaign_ids: list[int]) -> dict[int, int]:
+    """Entries still to be dialled (due now or later), per campaign: one read for all."""
     rows = await session.execute(
-        sa.select(
-            CallListEntry.id,
-            CallListEntry.number_e164,
-            CallListEntry.attempts,
-            CallListEntry.last_outcome,
-        )
-        .where(
-            CallListEntry.campaign_id == campaign_id,
-            CallListEntry.state == PENDING,
-            CallListEntry.owner_user_id.is_(None),
-            sa.or_(CallListEntry.next_attempt_at.is_(None), CallListEntry.next_attempt_at <= now),
-        )
-        .order_by(CallListEntry.next_attempt_at.is_not(None), CallListEntry.next_attempt_at)
-        .order_by(CallListEntry.id)
-        .limit(limit)
+        sa.select(CallListEntry.campaign_id, sa.func.count())
+        .where(CallListEntry.campaign_id.in_(campaign_ids), CallListEntry.state == PENDING)
+        .group_by(CallListEntry.campaign_id)
     )
-    return [Due(i, n, a, last == "callback") for i, n, a, last in rows]
-
-
-async def remaining(session: AsyncSession, campaign_id: int) -> int:
-    """Entries still to be dialled, due now or later."""
-    return int(
-        await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(CallListEntry)
-            .where(CallListEntry.campaign_id == campaign_id, CallListEntry.state == PENDING)
-        )
-        or 0
-    )
+    counts = {campaign_id: 0 for campaign_id in campaign_ids}
+    counts.update({campaign_id: int(n) for campaign_id, n in rows})
+    return counts
 
 
 async def claim(

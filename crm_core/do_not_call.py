@@ -37,10 +37,10 @@ from crm_core.call_lists import (
 )
 from crm_core.clock import Clock
 from crm_core.errors import InvalidInput, NotFound
-from crm_core.models import AuditEntry, CallListEntry, Campaign, DoNotCall, ImportRun, User
+from crm_core.import_runs import close_run, open_run
+from crm_core.models import AuditEntry, CallListEntry, Campaign, DoNotCall, User
 from crm_core.phones import normalise
 from crm_core.schemas import Input
-from crm_core.tabular import report_csv
 from crm_core.text import Line
 
 Source = Literal["manual", "import", "call_result"]
@@ -248,17 +248,7 @@ class DoNotCallService:
             await asyncio.to_thread(listing.close)
         try:
             now = self.clock()
-            run = ImportRun(
-                kind="dnc",
-                filename=filename[:255],
-                user_id=actor.user_id,
-                started_at=now,
-                imported=0,
-                rejected=0,
-                report="",
-            )
-            self.session.add(run)
-            await self.session.flush()
+            run = await open_run(self.session, "dnc", filename, actor, now)
             outcome = DncImport(run.id)
             default_reason = f"List {filename}"[:255]
             for good, bad in checks:
@@ -268,23 +258,16 @@ class DoNotCallService:
             checks.close()
         # One pass over the pending entries, not one per batch: no index leads with the number.
         outcome.marked = await mark_entries(self.session, None, actor=actor, now=now)
-        run.finished_at = self.clock()
-        run.imported, run.rejected = outcome.added + outcome.already, outcome.rejected
-        run.report = report_csv(outcome.problems, listing.columns)
-        audit.record(
+        close_run(
             self.session,
+            run,
             actor,
-            at=run.finished_at,
+            at=self.clock(),
+            imported=outcome.added + outcome.already,
+            problems=outcome.problems,
+            columns=listing.columns,
             action="dnc.import",
-            entity_type="import",
-            entity_id=run.id,
-            after={
-                "file": run.filename,
-                "added": outcome.added,
-                "already": outcome.already,
-                "marked": outcome.marked,
-                "rejected": outcome.rejected,
-            },
+            details={"added": outcome.added, "already": outcome.already, "marked": outcome.marked},
         )
         return outcome
 

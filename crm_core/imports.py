@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_core import audit
 from crm_core.audit import Actor
 from crm_core.clock import Clock
 from crm_core.customers import name_key
 from crm_core.errors import InvalidInput
+from crm_core.import_runs import close_run, open_run
 from crm_core.models import Customer, DictionaryEntry, ImportRun, PhoneNumber, Product
 from crm_core.phones import normalise
-from crm_core.tabular import Sheet, read_sheet, report_csv
+from crm_core.tabular import Sheet, read_sheet
 
 BATCH = 1000
 _ACCOUNT = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -99,16 +99,7 @@ class Importer:
         rows = _renamed(sheet, spec.aliases)
         started = self.clock()
         async with self.db() as session:
-            run = ImportRun(
-                kind=kind,
-                filename=filename[:255],
-                user_id=actor.user_id,
-                started_at=started,
-                imported=0,
-                rejected=0,
-                report="",
-            )
-            session.add(run)
+            run = await open_run(session, kind, filename, actor, started)
             await session.commit()
             result = ImportResult(run.id)
         store = self._customers if spec is CUSTOMERS else self._products
@@ -128,17 +119,16 @@ class Importer:
         async with self.db() as session:
             run = await session.get(ImportRun, result.run_id)
             assert run is not None
-            run.finished_at = self.clock()
-            run.imported, run.rejected = result.imported, result.rejected
-            run.report = report_csv(result.problems, columns)
-            audit.record(
+            close_run(
                 session,
+                run,
                 actor,
-                at=run.finished_at,
+                at=self.clock(),
+                imported=result.imported,
+                problems=result.problems,
+                columns=columns,
                 action=f"{kind}.import",
-                entity_type="import",
-                entity_id=run.id,
-                after={"file": run.filename, "imported": run.imported, "rejected": run.rejected},
+                details={"imported": result.imported},
             )
             await session.commit()
         return result

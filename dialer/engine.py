@@ -41,13 +41,12 @@ from cti.events import (
 )
 from cti.events import Outcome as CallOutcome
 from cti.telephony import Telephony
-from desk.agents import AgentBoard, Status
+from desk.agents import AgentBoard, AgentView, Status
 from desk.notifications import CampaignState, Notifier, ToSupervisors
-from dialer.compliance import after_dial
 from dialer.estimates import Estimates, Estimator
 from dialer.estimates import Outcome as Learned
 from dialer.pacing import Decision, LiveState, decide
-from dialer.plans import Plan, checked
+from dialer.plans import Plan, checked, settle
 from dialer.results import DialOutcome
 from dialer.windows import DAY, RollingWindows
 
@@ -149,10 +148,12 @@ class CampaignEngine:
 
     # ------------------------------------------------------------ pacing
 
-    async def tick(self) -> Decision:
+    async def tick(self, views: list[AgentView], remaining: int) -> Decision:
+        """One pacing decision on the board's ``views`` (read once for every campaign) and
+        the entries the list has ``remaining``, and its dials."""
         now = self.clock()
         t = now.timestamp()
-        state = await self._live_state(t)
+        state = self._live_state(views, remaining, t)
         if self._ticked_at is not None:
             working = state.ready + len(state.wrapping) + len(state.talking)
             self.agent_seconds += working * min(t - self._ticked_at, 5.0)
@@ -164,9 +165,9 @@ class CampaignEngine:
             await self._dial(decision.dials, floor, now)
         return decision
 
-    async def _live_state(self, t: float) -> LiveState:
+    def _live_state(self, views: list[AgentView], remaining: int, t: float) -> LiveState:
         ready, wrapping, talking = 0, [], []
-        for view in self.board.views():
+        for view in views:
             if view.pbx is None or not any(q.queue == self.plan.queue for q in view.pbx.queues):
                 continue
             self._learn_wrap(view.interface, view.status, t)
@@ -179,15 +180,13 @@ class CampaignEngine:
             elif view.status in (Status.RINGING, Status.DIALLING, Status.TALKING):
                 talking.append(0.0)  # about to talk
         ringing = tuple(t - d.at for d in self.dials.values() if d.live_at is None)
-        async with UnitOfWork(self.db) as uow:
-            left = await dialling.remaining(uow.session, self.plan.id)
         return LiveState(
             ready=ready,
             wrapping=tuple(wrapping),
             talking=tuple(talking),
             ringing=ringing,
             windows=self.windows.counts(t),
-            remaining=left,
+            remaining=remaining,
         )
 
     def _learn_wrap(self, agent: str, status: Status, t: float) -> None:
@@ -212,7 +211,7 @@ class CampaignEngine:
         placed: list[tuple[str, int, str]] = []
         async with UnitOfWork(self.db) as uow:
             session = uow.session
-            for entry in await dialling.dialable_entries(session, plan.id, now, count * 3):
+            for entry in await dialling.due_entries(session, plan.id, now, count * 3):
                 if len(placed) == count:
                     break
                 check = await checked(
@@ -335,31 +334,7 @@ class CampaignEngine:
             elif outcome is DialOutcome.ANSWERED:
                 self.counts["connected"] += 1
         async with UnitOfWork(self.db) as uow:
-            session = uow.session
-            first = await dialling.finish_dial(
-                session,
-                call_id,
-                outcome=str(outcome),
-                live=outcome in (DialOutcome.ANSWERED, DialOutcome.ABANDONED),
-                abandoned=abandoned,
-                at=now,
-            )
-            attempt = await dialling.attempt_of(session, call_id) if first else None
-            if attempt is not None and attempt.entry_id is not None:
-                if outcome is DialOutcome.ANSWERED:
-                    # Done unless the agent's result says otherwise (a callback, a DNC, ...).
-                    state, until = "done", None
-                else:
-                    fate = after_dial(self.plan.rules, outcome, attempt.attempts, now)
-                    state, until = str(fate.state), fate.next_attempt_at
-                await dialling.settle_entry(
-                    session,
-                    attempt.entry_id,
-                    state=state,
-                    next_attempt_at=until,
-                    outcome=str(outcome),
-                    at=now,
-                )
+            await settle(uow.session, self.plan, call_id, outcome, now)
             await uow.commit()
         log.info("dialer.call_ended", campaign=self.plan.name, call_id=call_id, outcome=outcome)
 
@@ -444,6 +419,8 @@ class CampaignRunner:
         await self._run_rules()
         async with UnitOfWork(self.db) as uow:
             running = await dialling.running_campaigns(uow.session)
+            remaining = await dialling.remaining(uow.session, [row.id for row in running])
+        views = self.board.views()
         wanted = {row.id: Plan.of(row, default_trunk=self.default_trunk) for row in running}
         for campaign_id in set(self.engines) - set(wanted):
             engine = self.engines.pop(campaign_id)
@@ -466,7 +443,7 @@ class CampaignRunner:
                 self.engines[campaign_id] = engine
             engine.plan = plan  # settings changed while it runs take effect now
             try:
-                await engine.tick()
+                await engine.tick(views, remaining[campaign_id])
             except Exception:
                 log.exception("dialer.tick_failed", campaign=plan.name)
             await self.notifier.publish(ToSupervisors.of(CampaignState(campaign=engine.state())))
@@ -511,21 +488,15 @@ class CampaignRunner:
         its outcome."""
         async with UnitOfWork(self.db) as uow:
             campaign = await uow.session.get(Campaign, campaign_id)
-            unfinished = await dialling.unfinished(uow.session, campaign_id)
-        if campaign is None:
-            return
-        if isinstance(event, CallEnded):
-            call_id = event.linked_id
-        else:  # a failed Originate may not know its Uniqueid: its entry does
-            entry = dict(event.tags).get("entry")
-            call_id = next((c for c, e, _ in unfinished if str(e) == entry), event.uniqueid)
-        engine = CampaignEngine(
-            plan=Plan.of(campaign, default_trunk=self.default_trunk),
-            db=self.db,
-            link=self.link,
-            telephony=self.telephony,
-            board=self.board,
-            clock=self.clock,
-            fence=self.fence,
-        )
-        await engine.finish(call_id, _OUTCOMES.get(event.outcome, DialOutcome.FAILED))
+            if campaign is None:
+                return
+            if isinstance(event, CallEnded):
+                call_id = event.linked_id
+            else:  # a failed Originate may not know its Uniqueid: its entry does
+                entry = dict(event.tags).get("entry")
+                unfinished = await dialling.unfinished(uow.session, campaign_id)
+                call_id = next((c for c, e, _ in unfinished if str(e) == entry), event.uniqueid)
+            plan = Plan.of(campaign, default_trunk=self.default_trunk)
+            outcome = _OUTCOMES.get(event.outcome, DialOutcome.FAILED)
+            await settle(uow.session, plan, call_id, outcome, self.clock())
+            await uow.commit()

@@ -33,12 +33,13 @@ from cti.ami.actions import new_channel_id
 from desk import notifications as note
 from desk.commands import Desk
 from dialer.compliance import after_dial
-from dialer.plans import Plan, checked
-from dialer.results import AgentResult, CrmAction, meaning
+from dialer.plans import Plan, checked, settle
+from dialer.results import AgentResult, CrmAction, DialOutcome, meaning
 
 log = structlog.get_logger("dialer.outbound")
 RESERVATION = timedelta(minutes=15)  # a preview left open this long goes back to the list
 WORKABLE = ("running", "paused")  # a paused campaign's preview still works: agents finish
+PREVIEW_CANDIDATES = 20  # due entries read per preview: most pass their checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,9 @@ class OutboundDesk:
             .values(reserved_by=None, reserved_at=None)
             .execution_options(synchronize_session=False)
         )
-        for entry in await _previewable(session, plan.id, user_id, now):
+        for entry in await dialling.due_entries(
+            session, plan.id, now, PREVIEW_CANDIDATES, agent=user_id
+        ):
             check = await checked(session, plan, entry, now, windows=(), predictive=False)
             if not check.allowed:
                 continue
@@ -185,20 +188,7 @@ class OutboundDesk:
     async def _not_placed(self, plan: Plan, call_id: str, now: datetime) -> None:
         """The PBX refused the dial: the attempt is over, the entry due again."""
         async with UnitOfWork(self.db) as uow:
-            if await dialling.finish_dial(
-                uow.session, call_id, outcome="failed", live=False, abandoned=False, at=now
-            ):
-                attempt = await dialling.attempt_of(uow.session, call_id)
-                if attempt is not None and attempt.entry_id is not None:
-                    fate = after_dial(plan.rules, "failed", attempt.attempts, now)
-                    await dialling.settle_entry(
-                        uow.session,
-                        attempt.entry_id,
-                        state=str(fate.state),
-                        next_attempt_at=fate.next_attempt_at,
-                        outcome="failed",
-                        at=now,
-                    )
+            await settle(uow.session, plan, call_id, DialOutcome.FAILED, now)
             await uow.commit()
 
     async def skip(
@@ -347,31 +337,6 @@ async def _reserved(session: AsyncSession, campaign_id: int, user_id: int) -> in
             CallListEntry.state == PENDING,
         )
     )
-
-
-async def _previewable(
-    session: AsyncSession, campaign_id: int, user_id: int, now: datetime
-) -> list[dialling.Due]:
-    """This agent's callbacks due, then the campaign's due entries nobody is looking at."""
-    rows = await session.execute(
-        sa.select(
-            CallListEntry.id,
-            CallListEntry.number_e164,
-            CallListEntry.attempts,
-            CallListEntry.last_outcome,
-        )
-        .where(
-            CallListEntry.campaign_id == campaign_id,
-            CallListEntry.state == PENDING,
-            CallListEntry.reserved_by.is_(None),
-            sa.or_(CallListEntry.owner_user_id.is_(None), CallListEntry.owner_user_id == user_id),
-            sa.or_(CallListEntry.next_attempt_at.is_(None), CallListEntry.next_attempt_at <= now),
-        )
-        .order_by(CallListEntry.owner_user_id.is_(None), CallListEntry.next_attempt_at.is_not(None))
-        .order_by(CallListEntry.next_attempt_at, CallListEntry.id)
-        .limit(20)
-    )
-    return [dialling.Due(i, n, a, last == "callback") for i, n, a, last in rows]
 
 
 async def _held_entry(

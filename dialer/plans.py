@@ -10,7 +10,7 @@ from datetime import datetime, time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import dialling
-from crm_core.call_lists import DNC, FAILED, PENDING
+from crm_core.call_lists import DNC, DONE, FAILED, PENDING
 from crm_core.do_not_call import is_listed
 from crm_core.models import Campaign
 from dialer.compliance import (
@@ -18,11 +18,13 @@ from dialer.compliance import (
     DialCheck,
     MachineRule,
     RetryRules,
+    after_dial,
     callee_zones,
     check_dial,
     next_opening,
 )
 from dialer.pacing import Mode, Policy
+from dialer.results import DialOutcome
 from dialer.windows import AbandonWindow
 
 
@@ -110,3 +112,29 @@ async def checked(
         state = PENDING if opens is not None else FAILED  # hours that never open for it
         await dialling.set_aside(session, entry.id, state=state, until=opens, why="hours")
     return check
+
+
+async def settle(
+    session: AsyncSession, plan: Plan, call_id: str, outcome: DialOutcome, now: datetime
+) -> None:
+    """A dial's end, recorded once (a replayed end changes nothing): the attempt's outcome and
+    the entry's next state. An entry whose call reached an agent is done unless the agent's
+    result says otherwise (a callback, a do-not-call); any other end goes by the campaign's
+    retry rules."""
+    live = outcome in (DialOutcome.ANSWERED, DialOutcome.ABANDONED)
+    abandoned = outcome is DialOutcome.ABANDONED
+    if not await dialling.finish_dial(
+        session, call_id, outcome=str(outcome), live=live, abandoned=abandoned, at=now
+    ):
+        return
+    attempt = await dialling.attempt_of(session, call_id)
+    if attempt is None or attempt.entry_id is None:
+        return
+    if outcome is DialOutcome.ANSWERED:
+        state, until = DONE, None
+    else:
+        fate = after_dial(plan.rules, outcome, attempt.attempts, now)
+        state, until = str(fate.state), fate.next_attempt_at
+    await dialling.settle_entry(
+        session, attempt.entry_id, state=state, next_attempt_at=until, outcome=str(outcome), at=now
+    )

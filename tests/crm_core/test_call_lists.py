@@ -27,7 +27,6 @@ from crm_core.call_lists import (
     Rejected,
     Segment,
     dialable,
-    due_entries,
     entries_page,
     entry_json,
     list_summary,
@@ -37,6 +36,7 @@ from crm_core.call_lists import (
 )
 from crm_core.customers import CustomerService
 from crm_core.db import create_engine, session_factory
+from crm_core.dialling import due_entries
 from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.models import (
     AuditEntry,
@@ -50,6 +50,7 @@ from crm_core.models import (
     ListRule,
     Order,
     PhoneNumber,
+    User,
 )
 from crm_core.schemas import CustomerCreate
 from crm_core.uow import UnitOfWork
@@ -738,7 +739,22 @@ async def test_a_rule_with_bad_filters_is_refused_and_one_gone_stale_is_reported
 # --- what the dialer and the pages read -----------------------------------------------------------
 
 
-async def test_due_entries_the_unscheduled_first_then_by_time(sessions, clock):
+async def _user(sessions, username: str) -> int:
+    async with sessions() as db:
+        made = User(
+            username=username,
+            display_name=username,
+            password_hash="x",
+            created_at=NOW,
+            updated_at=NOW,
+            password_changed_at=NOW,
+        )
+        db.add(made)
+        await db.commit()
+        return made.id
+
+
+async def test_due_entries_the_overdue_first_then_the_unscheduled_in_list_order(sessions, clock):
     spring = await make_campaign(sessions, "Spring")
     made = [NewEntry(f"+121273650{n:02d}", "manual", reason_text="x") for n in range(6)]
     await lists(sessions, clock, "add", spring, made, LEAD)
@@ -749,11 +765,33 @@ async def test_due_entries_the_unscheduled_first_then_by_time(sessions, clock):
     await set_state(sessions, ids["03"], "done")
     async with sessions() as db:
         due = await due_entries(db, spring, NOW, 10)
-        assert [e.number_e164[-2:] for e in due] == ["04", "05", "01", "00"]
-        assert len(await due_entries(db, spring, NOW, 2)) == 2
+        # A callback promised for a time is not kept waiting behind a list of fresh numbers.
+        assert [e.number[-2:] for e in due] == ["01", "00", "04", "05"]
+        assert [e.number[-2:] for e in await due_entries(db, spring, NOW, 3)] == ["01", "00", "04"]
         summary = await list_summary(db, spring, now=NOW)
     assert summary.by_state["pending"] == 5 and summary.by_state["done"] == 1
     assert (summary.due_now, summary.scheduled, summary.remaining, summary.total) == (4, 1, 5, 6)
+
+
+async def test_an_agents_own_callback_comes_first_for_them_and_never_for_anyone_else(
+    sessions, clock
+):
+    spring = await make_campaign(sessions, "Spring")
+    ann, bob = await _user(sessions, "ann"), await _user(sessions, "bob")
+    made = [NewEntry(f"+121273650{n:02d}", "manual", reason_text="x") for n in range(4)]
+    await lists(sessions, clock, "add", spring, made, LEAD)
+    ids = {e.number_e164[-2:]: e.id for e in (await entries(sessions, spring)).values()}
+    await set_state(
+        sessions, ids["03"], "pending", owner_user_id=ann, next_attempt_at=NOW - timedelta(hours=1)
+    )
+    await set_state(sessions, ids["00"], "pending", reserved_by=bob, reserved_at=NOW)
+    async with sessions() as db:
+        for_ann = [e.number[-2:] for e in await due_entries(db, spring, NOW, 10, agent=ann)]
+        for_bob = [e.number[-2:] for e in await due_entries(db, spring, NOW, 10, agent=bob)]
+        for_the_dialer = [e.number[-2:] for e in await due_entries(db, spring, NOW, 10)]
+    # 00 is on Bob's screen: nobody else gets it, the dialer neither.
+    assert for_ann == ["03", "01", "02"]
+    assert for_bob == for_the_dialer == ["01", "02"]
 
 
 async def test_a_page_of_the_list_by_state_and_number(sessions, clock):

@@ -601,3 +601,19 @@ async def test_the_pages_show_errors_beside_fields_then_create_start_and_export(
     assert await count(app, DoNotCall) == 0
     missing = await http.post("/dnc/remove", data={"csrf_token": token, "number": "+12127361000"})
     assert missing.status == 404
+
+
+async def test_the_register_pages_through_its_numbers_keeping_the_filter(aiohttp_client, client):
+    await add_user(client.app, "lea", "team_lead")
+    http = await aiohttp_client(client.server)
+    await web_login(http, "lea")
+    token = await page_csrf(http, "/dnc")
+    for n in range(51):  # one more than a page
+        added = await http.post(
+            "/dnc", data={"csrf_token": token, "number": f"212 736 {n:04d}"}, allow_redirects=False
+        )
+        assert added.status == 303
+    first = await (await http.get("/dnc?source=manual")).text()
+    assert 'href="/dnc?page=2&amp;source=manual">Next' in first and "Previous" not in first
+    second = await (await http.get("/dnc?page=2&source=manual")).text()
+    assert 'href="/dnc?page=1&amp;source=manual">Previous' in second and ">Next" not in second

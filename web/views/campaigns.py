@@ -35,12 +35,12 @@ from crm_core.call_lists import (
     OrderRule,
     Segment,
     campaign_rules,
-    due_entries,
     entries_page,
     entry_json,
     list_summary,
     run_rules,
 )
+from crm_core.dialling import due_entries
 from crm_core.dictionary import DictionaryService
 from crm_core.errors import DomainError, InvalidInput, NotFound
 from crm_core.models import Campaign
@@ -281,7 +281,7 @@ async def _start_warnings(request: web.Request, session: AsyncSession, row: Camp
     now = request.app[clock_key]()
     summary = await list_summary(session, row.id, now=now)
     due = await due_entries(session, row.id, now, HOURS_SAMPLE)
-    open_now, first = _hours_now(settings, [e.number_e164 for e in due], now)
+    open_now, first = _hours_now(settings, [e.number for e in due], now)
     agents = _agents_in_queue(request, settings.queue)
     # Only the instance driving the PBX link sees the agents; elsewhere the count is unknown
     # and nothing is said rather than something wrong.
