@@ -304,6 +304,16 @@ class Entry:
     state_read: str = ""  # the state when read: a re-time or re-open is written only if so
 
 
+def promised_callbacks(fields: str) -> list[int]:
+    """The callbacks (their ids) an entry was listed for, from its stored fields."""
+    try:
+        reasons = json.loads(fields or "{}").get(REASONS_KEY, [])
+    except (ValueError, AttributeError):
+        return []
+    refs = (key.removeprefix("callback:") for key in reasons if isinstance(key, str))
+    return [int(ref) for ref in refs if ref.isdigit()]
+
+
 def new_entry(entry: NewEntry, *, listed: bool) -> Entry:
     return Entry(
         id=None,

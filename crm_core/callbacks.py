@@ -9,6 +9,7 @@ user who scheduled it may mark it done or cancel it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -143,6 +144,34 @@ class CallbackService:
 
     async def cancel(self, callback_id: int, actor: Actor) -> Callback:
         return await self._finish(callback_id, "cancelled", actor)
+
+    async def kept(self, callback_ids: Collection[int], actor: Actor, *, call_id: str) -> int:
+        """Callbacks kept by a campaign call (``call_id``), whoever made it: those still
+        scheduled are done, each with its audit row. Returns how many."""
+        if not callback_ids:
+            return 0
+        items = await self.session.scalars(
+            select(Callback)
+            .where(Callback.id.in_(callback_ids), Callback.status == "scheduled")
+            .with_for_update()
+        )
+        count = 0
+        for item in items:
+            before = _snapshot(item)
+            item.status = "done"
+            audit.record(
+                self.session,
+                actor,
+                at=self.clock(),
+                action="callback.done",
+                entity_type="callback",
+                entity_id=item.id,
+                before=before,
+                after={**_snapshot(item), "call_id": call_id},
+            )
+            count += 1
+        await self.session.flush()
+        return count
 
     async def _finish(self, callback_id: int, status: CallbackStatus, actor: Actor) -> Callback:
         item = await self.session.scalar(

@@ -7,6 +7,8 @@ rings gets the pop again."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from typing import Any
 
 import structlog
@@ -31,6 +33,7 @@ from desk.agents import AgentBoard
 from desk.directory import AgentDirectory
 
 log = structlog.get_logger("desk.pops")
+ENTRIES_KEPT = 1024  # campaign entries of calls in progress, kept for their later offers
 
 
 class PopPipeline:
@@ -45,6 +48,8 @@ class PopPipeline:
         db: async_sessionmaker | None = None,
     ) -> None:
         self.db = db  # for a campaign call's list entry
+        # A campaign call's entry, read once however many agents the queue offers it to.
+        self._entries: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self.lookups = lookups
         self.notifier = notifier
         self.directory = directory
@@ -56,6 +61,8 @@ class PopPipeline:
         await self.notifier.subscribe(note.CustomerLinked, self._on_customer_linked)
 
     async def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, CallEnded):
+            self._entries.pop(event.linked_id, None)
         if isinstance(event, CallOffered):
             await self._offered(event)
         elif isinstance(event, CallOfferWithdrawn):
@@ -116,11 +123,14 @@ class PopPipeline:
         dialled_out = event.direction in (Direction.OUTBOUND, Direction.CLICK_TO_CALL)
         # A call we placed presents our own caller ID: the customer is the number we dialled.
         number = event.customer_number if dialled_out and event.customer_number else None
-        lookup = await self.lookups.lookup(
-            caller_number=number or event.caller_number,
-            restricted=event.presentation_restricted,
-            variables=dict(event.variables),
-            region=self.region,
+        lookup, campaign = await asyncio.gather(
+            self.lookups.lookup(
+                caller_number=number or event.caller_number,
+                restricted=event.presentation_restricted,
+                variables=dict(event.variables),
+                region=self.region,
+            ),
+            self._campaign_entry(event),
         )
         pop = note.Offered(
             call_id=event.linked_id,
@@ -136,7 +146,7 @@ class PopPipeline:
             # Built once for everyone; this agent gets what their permissions allow.
             lookup=lookup_for(lookup.as_dict(), self.directory.permissions_of(user_id)),
             offered_at=event.at,
-            campaign=await self._campaign_entry(event),
+            campaign=campaign,
         )
         message = note.ToAgent.of(user_id, pop)
         # Kept only while that phone still rings: a pop answered during the lookup is not
@@ -152,12 +162,18 @@ class PopPipeline:
         entry = dict(event.tags).get("entry") or dict(event.variables).get("CC_LIST_ENTRY")
         if not entry or not entry.isdigit() or self.db is None:
             return None
+        if event.linked_id in self._entries:
+            return self._entries[event.linked_id]
         try:
             async with self.db() as session:
-                return await entry_for_pop(session, int(entry))
+                found = await entry_for_pop(session, int(entry))
         except Exception:  # the pop goes out without it rather than not at all
             log.warning("pop.campaign_entry_failed", call_id=event.linked_id, exc_info=True)
             return None
+        self._entries[event.linked_id] = found
+        if len(self._entries) > ENTRIES_KEPT:  # ends missed while the link was down
+            self._entries.popitem(last=False)
+        return found
 
     async def _to_agent(self, interface: str, message: note.BrowserMessage) -> None:
         user_id = await self.directory.resolve(interface)

@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core import dialling
 from crm_core.audit import Actor, record
-from crm_core.call_lists import PENDING
+from crm_core.call_lists import PENDING, promised_callbacks
+from crm_core.callbacks import CallbackService
 from crm_core.clock import Clock
 from crm_core.do_not_call import DncCreate, DoNotCallService
 from crm_core.errors import Conflict, DomainError, InvalidInput, NotFound
 from crm_core.interactions import WrapUp, wrap_up
 from crm_core.models import CallListEntry, Campaign, Interaction, Order
-from crm_core.opportunities import ActingUser, OpportunityCreate, OpportunityService
+from crm_core.opportunities import MANAGER, ActingUser, OpportunityCreate, OpportunityService
 from crm_core.orders import CONFIRMED, OrderService
 from crm_core.service_requests import ServiceRequestOpen, ServiceRequestService
 from crm_core.uow import UnitOfWork
@@ -265,6 +266,10 @@ class OutboundDesk:
         )
         entry = await session.get_one(CallListEntry, attempt.entry_id)
         customer_id = item.customer_id or entry.customer_id
+        if outcome is not AgentResult.NO_CONTACT:  # the customer was reached: promise kept
+            await CallbackService(session, clock=lambda: now, region=self.region).kept(
+                promised_callbacks(entry.fields), actor, call_id=attempt.call_id
+            )
         if outcome is AgentResult.DO_NOT_CALL:
             await DoNotCallService(session, clock=lambda: now, region=self.region).add(
                 DncCreate(number=entry.number_e164, reason=f"asked on call {attempt.call_id}"),
@@ -316,7 +321,7 @@ class OutboundDesk:
                     source="outbound campaign",
                     value=Decimal(0),
                 ),
-                ActingUser(actor, frozenset({"opportunities.write"})),
+                ActingUser(actor, MANAGER),
             )
 
     async def _plan(self, campaign_id: int, *, any_status: bool = False) -> Plan:

@@ -10,7 +10,16 @@ from sqlalchemy import select
 
 from crm_core.audit import SYSTEM
 from crm_core.call_lists import CallLists
-from crm_core.models import CallListEntry, DialAttempt, DoNotCall, ServiceRequest
+from crm_core.models import (
+    AuditEntry,
+    Callback,
+    CallListEntry,
+    DialAttempt,
+    DoNotCall,
+    Opportunity,
+    ServiceRequest,
+    User,
+)
 from pbxsim import AgentProfile
 from tests.conftest import add_user, api_login, page_csrf, same_origin, web_login
 from tests.support.waiting import until
@@ -219,3 +228,47 @@ async def test_a_predictive_call_pops_with_its_campaign_reason_and_script(dialli
     # The card is the customer dialled, not whoever has our own caller ID.
     assert pop["lookup"]["kind"] == "customer"
     assert [card["id"] for card in pop["lookup"]["cards"]] == [acme]
+
+
+async def test_an_interested_customer_called_back_is_an_opportunity_and_the_callback_done(dialling):
+    client, app = dialling, dialling.app
+    headers = await outbound_agent(client)
+    customer = await add_customer(app, "Acme Ltd", NEW_YORK[0])
+    campaign_id = await make_campaign(app, [], mode="preview")
+    async with app[db_key]() as db:
+        ann = await db.scalar(select(User.id).where(User.username == "ann"))
+        promised = Callback(
+            customer_id=customer,
+            due_at=START - timedelta(minutes=5),
+            owner_user_id=ann,
+            note="wants the new prices",
+            status="scheduled",
+            created_at=START - timedelta(days=1),
+        )
+        db.add(promised)
+        await db.flush()
+        listed = await CallLists(db, clock=lambda: START, region="US").add_callbacks(
+            campaign_id, SYSTEM
+        )
+        await db.commit()
+    assert listed.added == 1
+    await start(app, campaign_id)
+    first, call_id = await show_and_dial(client, campaign_id, headers)
+    assert first["number"] == NEW_YORK[0]
+
+    wrapped = await client.post(
+        f"/api/v1/calls/{call_id}/wrap-up", json={"disposition": "interested"}, headers=headers
+    )
+    assert wrapped.status == 201, await wrapped.text()
+    async with app[db_key]() as db:
+        kept = await db.get_one(Callback, promised.id)
+        audit = await db.scalar(
+            select(AuditEntry).where(
+                AuditEntry.entity_type == "callback", AuditEntry.action == "callback.done"
+            )
+        )
+        opportunity = await db.scalar(select(Opportunity))
+    assert kept.status == "done"
+    assert audit.actor_id == ann and audit.after["call_id"] == call_id
+    # "Interested" is a sales opportunity, whatever the agent may do by hand.
+    assert (opportunity.phone_e164, opportunity.source) == (NEW_YORK[0], "outbound campaign")
