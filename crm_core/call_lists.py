@@ -921,6 +921,29 @@ class CallLists:
         )
         return rule
 
+    async def switch_rule(
+        self, campaign_id: int, rule_id: int, enabled: bool, actor: Actor
+    ) -> ListRule:
+        """A standing rule turned off (it adds nothing more; what it added stays listed) or
+        on again."""
+        rule = await self.session.get(ListRule, rule_id)
+        if rule is None or rule.campaign_id != campaign_id:
+            raise NotFound("no such rule in this campaign")
+        if rule.enabled != enabled:
+            rule.enabled = enabled
+            audit.record(
+                self.session,
+                actor,
+                at=self.clock(),
+                action="list_rule.enable" if enabled else "list_rule.disable",
+                entity_type="list_rule",
+                entity_id=rule.id,
+                before={"enabled": not enabled},
+                after={"enabled": enabled},
+            )
+            await self.session.flush()
+        return rule
+
     async def run_rule(self, rule: ListRule, actor: Actor = SYSTEM) -> AddResult:
         checked = rule_filters(rule.kind, rule.filters)
         if isinstance(checked, OrderRule):

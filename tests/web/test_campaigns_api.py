@@ -429,6 +429,39 @@ async def test_every_generator_fills_the_list_and_a_standing_rule_is_kept(aiohtt
     ran = await (await http.post(f"{base}/rules/run", headers=headers)).json()
     assert ran["added"] == 1 and len(ran["runs"]) == 2
 
+    # The segment rule turned off: a customer joining the segment is no longer listed.
+    segment_rule = rules[0]["id"]
+    off = await http.patch(f"{base}/rules/{segment_rule}", headers=headers, json={"enabled": False})
+    assert off.status == 200 and (await off.json())["enabled"] is False
+    late = await add_customer(app, "Latecomer", "+1 212 736 5500")
+    async with app[db_key]() as db:
+        (await db.get(Customer, late)).region = "north"
+        await db.commit()
+    ran = await (await http.post(f"{base}/rules/run", headers=headers)).json()
+    assert ran["added"] == 0 and [r["kind"] for r in ran["runs"]] == ["order_confirmation"]
+    wrong = await http.patch(f"{base}/rules/9999", headers=headers, json={"enabled": True})
+    assert wrong.status == 404
+    wrong = await http.patch(f"{base}/rules/{segment_rule}", headers=headers, json={"on": 1})
+    assert wrong.status == 422
+    on = await http.patch(f"{base}/rules/{segment_rule}", headers=headers, json={"enabled": True})
+    assert on.status == 200
+    ran = await (await http.post(f"{base}/rules/run", headers=headers)).json()
+    assert ran["added"] == 1
+    # And from the campaign page.
+    page = f"/campaigns/{campaign_id}"
+    token = await page_csrf(http, page)
+    assert f'action="{page}/rules/{segment_rule}/off"' in await (await http.get(page)).text()
+    off = await http.post(
+        f"{page}/rules/{segment_rule}/off", data={"csrf_token": token}, allow_redirects=False
+    )
+    assert off.status == 303
+    assert f'action="{page}/rules/{segment_rule}/on"' in await (await http.get(page)).text()
+    async with app[db_key]() as db:
+        switched = list(
+            await db.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "list_rule"))
+        )
+    assert switched.count("list_rule.disable") == 2 and switched.count("list_rule.enable") == 1
+
 
 # ------------------------------------------------------------------ do not call
 

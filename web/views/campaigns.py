@@ -185,6 +185,12 @@ class RuleInput(BaseModel):
     filters: dict[str, Any] = Field(default_factory=dict)
 
 
+class RuleSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(description="false: the rule adds nothing more; true: it runs again")
+
+
 # ------------------------------------------------------------------ operations
 
 
@@ -391,6 +397,17 @@ async def add_rule(request: web.Request, campaign_id: int, data: RuleInput) -> d
         )
         await uow.commit()
         return {"id": rule.id, "kind": rule.kind, "filters": json.loads(rule.filters)}
+
+
+async def switch_rule(
+    request: web.Request, campaign_id: int, rule_id: int, enabled: bool
+) -> dict[str, Any]:
+    async with _uow(request) as uow:
+        rule = await _lists(request, uow.session).switch_rule(
+            campaign_id, rule_id, enabled, actor(request)
+        )
+        await uow.commit()
+        return {"id": rule.id, "kind": rule.kind, "enabled": rule.enabled}
 
 
 async def run_campaign_rules(request: web.Request, campaign_id: int) -> dict[str, Any]:
@@ -681,6 +698,19 @@ async def api_add_rule(request: web.Request, data: RuleInput) -> object:
 
 
 @api.route(
+    "PATCH",
+    "/campaigns/{campaign_id}/rules/{rule_id}",
+    summary="Turn a standing rule off (what it added stays listed) or on again",
+    access=LISTS,
+    body=RuleSwitch,
+    tag="call lists",
+)
+async def api_switch_rule(request: web.Request, data: RuleSwitch) -> object:
+    campaign_id, rule_id = path_id(request, "campaign_id"), path_id(request, "rule_id")
+    return await switch_rule(request, campaign_id, rule_id, data.enabled)
+
+
+@api.route(
     "POST",
     "/campaigns/{campaign_id}/rules/run",
     summary="Run the campaign's standing rules now (a running or paused campaign's)",
@@ -938,6 +968,15 @@ async def generator_submit(request: web.Request) -> web.Response:
             raise
         return await _campaign_page(request, campaign_id, problem=exc, form=kind, values=values)
     raise web.HTTPSeeOther(_after_list(campaign_id, result))
+
+
+@routes.post(r"/campaigns/{campaign_id}/rules/{rule_id:\d+}/{switch:on|off}")
+@requires(LISTS)
+async def rule_switch_submit(request: web.Request) -> web.Response:
+    campaign_id, rule_id = path_id(request, "campaign_id"), path_id(request, "rule_id")
+    await read_form(request)
+    await switch_rule(request, campaign_id, rule_id, request.match_info["switch"] == "on")
+    raise web.HTTPSeeOther(f"/campaigns/{campaign_id}#rules")
 
 
 @routes.post("/campaigns/{campaign_id}/rules/run")
