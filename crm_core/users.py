@@ -177,6 +177,19 @@ async def holders_of(session: AsyncSession, role_name: str) -> list[int]:
     return list(rows.all())
 
 
+async def permitted_users(session: AsyncSession, permission: str) -> list[tuple[int, str]]:
+    """The active users some role of whom grants ``permission``: (id, display name), by name."""
+    rows = await session.execute(
+        select(User.id, User.display_name)
+        .join(user_roles, user_roles.c.user_id == User.id)
+        .join(RolePermission, RolePermission.role_id == user_roles.c.role_id)
+        .where(User.is_active.is_(True), RolePermission.permission == permission)
+        .group_by(User.id, User.display_name)
+        .order_by(User.display_name)
+    )
+    return [(user_id, name) for user_id, name in rows]
+
+
 async def ensure_an_admin_remains(session: AsyncSession) -> None:
     """Refuse (roll back) a change that leaves no active user able to administer users/roles."""
     for permission in sorted(ADMIN_PERMISSIONS):

@@ -63,6 +63,9 @@ _QUEUE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as an agent joining a queue may n
 _TRUNK = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.+@-]{1,47}")  # PJSIP/trunk-main
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _REGION = re.compile(r"[A-Za-z]{2}")
+# A sound file as Playback() takes it: a path below the sounds directory, no extension.
+_SOUND = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+AGENTS_MAX = 500
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -85,6 +88,8 @@ class CampaignSettings:
     retry_minutes: Mapping[str, int]  # every outcome with a delay, defaults filled in
     machine_rule: MachineRule
     script: str
+    agents: tuple[int, ...] = ()  # user ids of the agents who may work it; () = anyone in the queue
+    abandon_message: str = ""  # sound played when no agent is free; "" = the dialplan's default
 
     @property
     def calling_hours(self) -> CallingHours:
@@ -123,6 +128,8 @@ class CampaignSettings:
             "retry_minutes": json.dumps(dict(self.retry_minutes), sort_keys=True),
             "machine_rule": str(self.machine_rule),
             "script": self.script,
+            "agents": json.dumps(list(self.agents)),
+            "abandon_message": self.abandon_message,
         }
 
     def form_values(self) -> dict[str, object]:
@@ -133,6 +140,7 @@ class CampaignSettings:
         values["weekdays"] = sorted(self.weekdays)
         values["retry_minutes"] = dict(self.retry_minutes)
         values["max_lines"] = "" if self.max_lines is None else self.max_lines
+        values["agents"] = list(self.agents)
         return values
 
 
@@ -173,6 +181,14 @@ def parse_settings(raw: Mapping[str, object]) -> tuple[CampaignSettings, list[st
     retry_minutes = _retry_minutes(form)
     machine_rule = form.choice("machine_rule", MachineRule, default=MachineRule.RETRY)
     script = form.text("script", most=SCRIPT_MAX, strip=False)
+    agents = _agents(form)
+    abandon_message = form.text("abandon_message", most=64)
+    if abandon_message and not _SOUND.fullmatch(abandon_message):
+        form.bad(
+            "abandon_message",
+            "the name of a sound on the PBX, without its extension (e.g. custom/sorry-acme):"
+            " letters, digits, -, _ and /",
+        )
     form.raise_problems()
 
     # Narrowing for the type checker: with no problem noted, nothing below is None.
@@ -197,6 +213,8 @@ def parse_settings(raw: Mapping[str, object]) -> tuple[CampaignSettings, list[st
         retry_minutes=MappingProxyType(retry_minutes),
         machine_rule=machine_rule,
         script=script,
+        agents=agents,
+        abandon_message=abandon_message,
     )
     return settings, _warnings(settings)
 
@@ -272,6 +290,25 @@ def _abandon_cap(form: _Form) -> float | None:
         )
         return None
     return float(percent / 100)
+
+
+def _agents(form: _Form) -> tuple[int, ...]:
+    """User ids, as a list (the API's, a form's several values) or its JSON text (the
+    database's); none means anyone in the campaign's queue. Whether they are outbound agents
+    is the repository's question."""
+    value = form.raw.get("agents")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except ValueError:
+            value = "not a list"
+    if value is None:
+        return ()
+    ids = [_whole(v) for v in value] if isinstance(value, list | tuple) else [None]
+    if any(i is None or i < 1 for i in ids) or len(ids) > AGENTS_MAX:
+        form.bad("agents", f"a list of at most {AGENTS_MAX} user ids")
+        return ()
+    return tuple(sorted({i for i in ids if i is not None}))
 
 
 def _weekdays(form: _Form) -> frozenset[int]:

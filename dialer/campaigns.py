@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import dialling
 from crm_core.audit import Actor, record
-from crm_core.errors import Conflict, NotFound
+from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.models import Campaign
+from crm_core.users import permitted_users
 from dialer.campaign_settings import parse_settings
-from dialer.pacing import Policy
+from dialer.pacing import Mode, Policy
 from dialer.whatif import History, history_of
 
+WORK_OUTBOUND = "calls.outbound"  # the permission of an agent who works campaigns
 DRAFT, RUNNING, PAUSED, STOPPED = "draft", "running", "paused", "stopped"
 # What each button does, from which states. A stopped campaign is over: its list is closed.
 TRANSITIONS: Mapping[str, tuple[frozenset[str], str]] = {
@@ -50,6 +52,8 @@ def campaign_json(row: Campaign) -> dict[str, Any]:
         "retry_minutes": json.loads(row.retry_minutes or "{}"),
         "machine_rule": row.machine_rule,
         "script": row.script,
+        "agents": json.loads(row.agents or "[]"),
+        "abandon_message": row.abandon_message,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
@@ -95,6 +99,7 @@ async def create(
     """A new campaign (a draft) from raw settings; the warnings the settings deserve."""
     settings, warnings = parse_settings(raw)
     await _name_free(session, settings.name)
+    await _agents_known(session, settings.agents)
     row = Campaign(
         **settings.columns(),
         status=DRAFT,
@@ -131,6 +136,7 @@ async def update(
     settings, warnings = parse_settings(raw)
     if settings.name != row.name:
         await _name_free(session, settings.name)
+    await _agents_known(session, settings.agents)
     before = {k: getattr(row, k) for k in settings.columns()}
     after = settings.columns()
     for key, value in after.items():
@@ -159,6 +165,8 @@ async def change_status(
     allowed, to = TRANSITIONS[action]
     if row.status not in allowed:
         raise Conflict(f"a {row.status} campaign cannot be {_past[action]}")
+    if action == "start" and row.mode != str(Mode.PREVIEW):
+        await _queue_free(session, row)
     before = row.status
     row.status, row.updated_by, row.updated_at = to, actor.user_id, now
     record(
@@ -181,3 +189,44 @@ async def _name_free(session: AsyncSession, name: str) -> None:
     taken = await session.scalar(sa.select(Campaign.id).where(Campaign.name == name))
     if taken is not None:
         raise Conflict("a campaign of that name exists already", field="name")
+
+
+async def _queue_free(session: AsyncSession, row: Campaign) -> None:
+    """A dialling campaign has its queue to itself: the pacing counts every agent of the queue
+    as its own, so two campaigns dialling into one queue would each dial for all of them."""
+    other = await session.scalar(
+        sa.select(Campaign.name).where(
+            Campaign.queue == row.queue,
+            Campaign.status == RUNNING,
+            Campaign.mode != str(Mode.PREVIEW),
+            Campaign.id != row.id,
+        )
+    )
+    if other is not None:
+        raise Conflict(
+            f"the running campaign {other!r} dials into the queue {row.queue!r}: give this one"
+            " a queue of its own (each dialling campaign paces for all of its queue's agents)",
+            field="queue",
+        )
+
+
+async def _agents_known(session: AsyncSession, agents: tuple[int, ...]) -> None:
+    if not agents:
+        return
+    known = {user_id for user_id, _ in await outbound_agents(session)}
+    unknown = [a for a in agents if a not in known]
+    if unknown:
+        raise InvalidInput(
+            f"not active outbound agents: user {', '.join(map(str, unknown))}", field="agents"
+        )
+
+
+async def outbound_agents(session: AsyncSession) -> list[tuple[int, str]]:
+    """Who may be chosen to work a campaign: (user id, name)."""
+    return await permitted_users(session, WORK_OUTBOUND)
+
+
+def may_work(row: Campaign, user_id: int) -> bool:
+    """Whether this agent may work the campaign: anyone in its queue unless agents are chosen."""
+    chosen = json.loads(row.agents or "[]")
+    return not chosen or user_id in chosen

@@ -251,6 +251,7 @@ class CampaignEngine:
                 "CC_LIST_ENTRY": str(entry_id),
                 "CC_QUEUE": plan.queue,
                 "QTIMEOUT": f"{plan.policy.patience:g}",
+                "CC_ABANDON_MSG": plan.abandon_message,
             },
         )
         tags = {"campaign": str(plan.id), "entry": str(entry_id)}

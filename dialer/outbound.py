@@ -23,7 +23,7 @@ from crm_core.call_lists import PENDING, promised_callbacks
 from crm_core.callbacks import CallbackService
 from crm_core.clock import Clock
 from crm_core.do_not_call import DncCreate, DoNotCallService
-from crm_core.errors import Conflict, DomainError, InvalidInput, NotFound
+from crm_core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from crm_core.interactions import WrapUp, wrap_up
 from crm_core.models import CallListEntry, Campaign, Interaction, Order
 from crm_core.opportunities import MANAGER, ActingUser, OpportunityCreate, OpportunityService
@@ -33,6 +33,7 @@ from crm_core.uow import UnitOfWork
 from cti.ami.actions import new_channel_id
 from desk import notifications as note
 from desk.commands import Desk
+from dialer.campaigns import may_work
 from dialer.compliance import after_dial
 from dialer.plans import Plan, checked, settle
 from dialer.results import AgentResult, CrmAction, DialOutcome, meaning
@@ -70,7 +71,8 @@ class OutboundDesk:
 
     # ------------------------------------------------------------ campaigns to work
 
-    async def workable(self) -> list[dict[str, Any]]:
+    async def workable(self, user_id: int) -> list[dict[str, Any]]:
+        """The campaigns this agent may work now."""
         async with self.db() as session:
             rows = await session.scalars(
                 sa.select(Campaign).where(Campaign.status.in_(WORKABLE)).order_by(Campaign.name)
@@ -78,17 +80,18 @@ class OutboundDesk:
             return [
                 {"id": c.id, "name": c.name, "mode": c.mode, "status": c.status, "queue": c.queue}
                 for c in rows
+                if may_work(c, user_id)
             ]
 
     async def join(self, user_id: int, campaign_id: int) -> dict[str, Any]:
         """Ready in the campaign's queue: its answered calls (predictive, progressive) come to
         this agent's phone."""
-        plan = await self._plan(campaign_id)
+        plan = await self._plan(campaign_id, user_id)
         state = await self.desk.set_state(user_id, "ready", None, [plan.queue])
         return {**state, "campaign_id": plan.id, "mode": str(plan.mode)}
 
     async def leave(self, user_id: int, campaign_id: int) -> dict[str, Any]:
-        plan = await self._plan(campaign_id, any_status=True)
+        plan = await self._plan(campaign_id, None)
         return await self.desk.set_state(user_id, "logged_out", None, [plan.queue])
 
     # ------------------------------------------------------------ preview
@@ -96,7 +99,7 @@ class OutboundDesk:
     async def next_entry(self, user_id: int, campaign_id: int) -> dict[str, Any] | None:
         """The entry this agent is shown: the one reserved for them already (a reload), else
         their own callbacks due, else the next due entry that passes the checks."""
-        plan = await self._plan(campaign_id)
+        plan = await self._plan(campaign_id, user_id)
         now = self.clock()
         async with UnitOfWork(self.db) as uow:
             session = uow.session
@@ -143,7 +146,7 @@ class OutboundDesk:
         """Dial the entry shown to this agent: the checks once more (a number put on the
         register a second ago is not dialled), the claim with its evidence, then the agent's
         phone rings and the number is dialled."""
-        plan = await self._plan(campaign_id)
+        plan = await self._plan(campaign_id, user_id)
         phone = await self.desk.phone_of(user_id)
         now = self.clock()
         call_id = new_channel_id()
@@ -196,7 +199,7 @@ class OutboundDesk:
         self, user_id: int, actor: Actor, campaign_id: int, entry_id: int, reason: str
     ) -> None:
         """Not now: the entry goes back to the list (for another agent or later)."""
-        plan = await self._plan(campaign_id)
+        plan = await self._plan(campaign_id, user_id)
         now = self.clock()
         async with UnitOfWork(self.db) as uow:
             await _held_entry(uow.session, plan.id, entry_id, user_id)
@@ -324,13 +327,17 @@ class OutboundDesk:
                 ActingUser(actor, MANAGER),
             )
 
-    async def _plan(self, campaign_id: int, *, any_status: bool = False) -> Plan:
+    async def _plan(self, campaign_id: int, user_id: int | None) -> Plan:
+        """The campaign ``user_id`` works (None: leaving it, whatever its state)."""
         async with self.db() as session:
             row = await session.get(Campaign, campaign_id)
         if row is None:
             raise NotFound("no such campaign")
-        if not any_status and row.status not in WORKABLE:
-            raise Conflict(f"the campaign is {row.status}: it cannot be worked")
+        if user_id is not None:
+            if row.status not in WORKABLE:
+                raise Conflict(f"the campaign is {row.status}: it cannot be worked")
+            if not may_work(row, user_id):
+                raise Forbidden("this campaign is worked by the agents chosen for it")
         return Plan.of(row, default_trunk=self.default_trunk)
 
 

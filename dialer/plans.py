@@ -42,6 +42,7 @@ class Plan:
     fallback_zone: str
     rules: RetryRules
     policy: Policy
+    abandon_message: str = ""  # "" = the dialplan's own
 
     @classmethod
     def of(cls, row: Campaign, *, default_trunk: str) -> Plan:
@@ -67,6 +68,7 @@ class Plan:
                 patience=row.patience,
                 max_lines=row.max_lines,
             ),
+            abandon_message=row.abandon_message,
         )
 
 

@@ -57,7 +57,8 @@ def sip_dialplan(trunk: str) -> Dialplan:
         a.exec_if(a.var("CC_QUEUE") == "", "CC_QUEUE", "outbound")
         status = yield from a.queue(a.var("CC_QUEUE"), float(a.var("QTIMEOUT")), options="tr")
         a.noop(f"Queue result {status}")
-        yield from a.playback("pls-hold-while-try")  # [outbound-msg]: nobody was free
+        # [outbound-msg]: nobody was free; the campaign's message, else the default.
+        yield from a.playback(a.var("CC_ABANDON_MSG") or "pls-hold-while-try")
         a.hangup()
 
     def transfer_to_agent(a: Apps) -> Steps:

@@ -36,6 +36,10 @@ class Campaign(Base):
     retry_minutes: Mapped[str] = mapped_column(Text, default="{}")  # JSON
     machine_rule: Mapped[str] = mapped_column(String(16), default="retry")  # or hang_up
     script: Mapped[str] = mapped_column(Text, default="")  # with {first_name}, {reason}, ...
+    # JSON list of the user ids of the agents who may work it; [] = anyone in its queue.
+    agents: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    # The sound an answered call hears when no agent is free; "" = the dialplan's default.
+    abandon_message: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

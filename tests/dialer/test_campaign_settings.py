@@ -362,3 +362,21 @@ def test_starting_while_calling_hours_are_closed_says_when_they_open() -> None:
 def test_a_ready_campaign_starts_without_a_warning() -> None:
     campaign, _ = parse()
     assert start_warnings(campaign, agents_logged_in=4, entries_due=120, open_now=True) == []
+
+
+def test_the_agents_chosen_come_as_a_list_as_a_forms_values_or_as_stored_text() -> None:
+    assert parse()[0].agents == ()  # none chosen: anyone in the queue
+    assert parse(agents=[7, 3, 7])[0].agents == (3, 7)
+    assert parse(agents=["3", "7"])[0].agents == (3, 7)  # a multiple select
+    assert parse(agents="[3, 7]")[0].agents == (3, 7)  # the column, as settings_input gives it
+    assert parse(agents="")[0].agents == ()
+    assert parse(agents=[7, 3])[0].columns()["agents"] == "[3, 7]"
+    for bad in (["ann"], [0], [1.5], "not json", {"id": 3}, [True]):
+        assert "agents" in problems(agents=bad), bad
+
+
+def test_the_message_for_an_abandoned_call_is_a_sound_name_the_pbx_can_play() -> None:
+    assert parse()[0].abandon_message == ""  # the dialplan's own
+    assert parse(abandon_message="custom/sorry-acme")[0].abandon_message == "custom/sorry-acme"
+    for bad in ("../../etc/passwd", "/abs", "sorry acme", "a,b", "x)", "msg.wav", "x" * 65):
+        assert "abandon_message" in problems(abandon_message=bad), bad

@@ -280,6 +280,69 @@ async def test_a_start_with_nobody_in_the_queue_warns_and_the_live_state_follows
     assert not [w for w in resumed["warnings"] if "no agent" in w]
 
 
+async def test_a_campaign_worked_by_chosen_agents_is_not_offered_to_the_others(
+    aiohttp_client, client
+):
+    app = client.app
+    ann = await add_user(app, "ann", "outbound_agent", extension="1001")
+    await add_user(app, "bob", "outbound_agent", extension="1002")
+    inbound = await add_user(app, "ian", "inbound_agent", extension="1003")
+    http, headers = await lead(aiohttp_client, client)
+    refused = await http.post(
+        "/api/v1/campaigns", headers=headers, json={**SPRING, "agents": [ann.id, inbound.id]}
+    )
+    assert refused.status == 422
+    assert f"user {inbound.id}" in (await refused.json())["fields"]["agents"]
+    assert await count(app, Campaign) == 0
+    made = (await create(http, headers, mode="preview", agents=[ann.id]))["campaign"]
+    assert made["agents"] == [ann.id]
+    await http.post(f"/api/v1/campaigns/{made['id']}/start", headers=headers)
+
+    async def agent(name: str):
+        own = await aiohttp_client(client.server)
+        return own, {"X-CSRF-Token": await api_login(own, name)}
+
+    for (own, _), offered in ((await agent("ann"), True), (await agent("bob"), False)):
+        listed = await (await own.get("/api/v1/outbound/campaigns")).json()
+        assert [c["id"] for c in listed["campaigns"]] == ([made["id"]] if offered else [])
+    bob_http, bob_headers = await agent("bob")
+    joined = await bob_http.post(
+        f"/api/v1/outbound/campaigns/{made['id']}/join", headers=bob_headers
+    )
+    assert joined.status == 403 and "chosen" in (await joined.json())["message"]
+    shown = await bob_http.post(
+        f"/api/v1/outbound/campaigns/{made['id']}/next", headers=bob_headers
+    )
+    assert shown.status == 403
+    # Everyone again: bob may work it too.
+    opened = await http.patch(
+        f"/api/v1/campaigns/{made['id']}", headers=headers, json={"agents": []}
+    )
+    assert opened.status == 200 and (await opened.json())["campaign"]["agents"] == []
+    listed = await (await bob_http.get("/api/v1/outbound/campaigns")).json()
+    assert [c["id"] for c in listed["campaigns"]] == [made["id"]]
+
+
+async def test_two_dialling_campaigns_may_not_share_a_queue(aiohttp_client, client):
+    http, headers = await lead(aiohttp_client, client)
+    first = (await create(http, headers, name="First"))["campaign"]["id"]
+    second = (await create(http, headers, name="Second"))["campaign"]["id"]
+    preview = (await create(http, headers, name="Preview", mode="preview"))["campaign"]["id"]
+    assert (await http.post(f"/api/v1/campaigns/{first}/start", headers=headers)).status == 200
+    clash = await http.post(f"/api/v1/campaigns/{second}/start", headers=headers)
+    assert clash.status == 409
+    body = await clash.json()
+    assert "First" in body["message"] and "queue" in body["fields"]
+    assert await count(client.app, Campaign, Campaign.status == "running") == 1
+    # A preview campaign places no call of its own: it may share the queue.
+    assert (await http.post(f"/api/v1/campaigns/{preview}/start", headers=headers)).status == 200
+    moved = await http.patch(
+        f"/api/v1/campaigns/{second}", headers=headers, json={"queue": "outbound-2"}
+    )
+    assert moved.status == 200
+    assert (await http.post(f"/api/v1/campaigns/{second}/start", headers=headers)).status == 200
+
+
 # ------------------------------------------------------------------ lists
 
 

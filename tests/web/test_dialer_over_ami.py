@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from crm_core.audit import SYSTEM
 from crm_core.models import CallListEntry, CallRecord, DialAttempt, DoNotCall
 from dialer import campaigns
+from pbxsim import AgentProfile, RandomCustomers
 from tests.support.waiting import until
 from tests.web.campaigns import (
     NEW_YORK,
@@ -26,7 +27,7 @@ from tests.web.campaigns import (
     start,
 )
 from tests.web.telephony import agent_ready
-from web.appkeys import db_key, pbx_key
+from web.appkeys import db_key, pbx_key, simulator_key
 
 
 async def test_a_predictive_campaign_works_its_list_through_the_pbx(dialling):
@@ -168,3 +169,30 @@ async def settled_except(app, campaign_id: int, number: str) -> bool:
     # The others dialled once and over (a retry may be pending later on).
     others = all(e.attempts >= 1 and e.state != "dialling" for e in rows if e is not first)
     return others and first.state == "pending"
+
+
+async def test_a_customer_no_agent_could_take_hears_the_campaigns_message(dialling):
+    app = dialling.app
+    sim = app[simulator_key].simulator
+    sim.behaviour.customers = RandomCustomers(
+        answer=1.0, busy=0, no_answer=0, machine=0, ring=(0.5, 0.8), talk=(30.0, 40.0)
+    )
+    sim.behaviour.agents["1001"] = AgentProfile(ring_delay=8.0, talk_time=1.0)  # too slow
+    played: list[str] = []
+    sim.add_listener(
+        lambda event: (
+            played.append(dict(event.headers)["AppData"])
+            if event.name == "Newexten" and dict(event.headers)["Application"] == "Playback"
+            else None
+        )
+    )
+    await agent_ready(app, "1001", "outbound")
+    campaign_id = await make_campaign(
+        app, NEW_YORK[:1], mode="progressive", abandon_message="custom/sorry-acme"
+    )
+    await start(app, campaign_id)
+
+    await until(lambda: settled(app, campaign_id), timeout=30)
+    (dial,) = await attempts(app, campaign_id)
+    assert dial.outcome == "abandoned"  # answered, and no agent within 2 s
+    assert played == ["custom/sorry-acme"]

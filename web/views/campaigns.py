@@ -724,14 +724,18 @@ async def api_run_rules(request: web.Request) -> object:
 # ------------------------------------------------------------------ pages
 
 
-def _choices() -> dict[str, Any]:
-    return {
+async def _choices(request: web.Request) -> dict[str, Any]:
+    async with _uow(request) as uow:
+        agents = await campaigns.outbound_agents(uow.session)
+    choices = {
         "modes": [str(m) for m in Mode],
         "machine_rules": [str(r) for r in MachineRule],
         "retry_keys": RETRY_KEYS,
         "weekday_names": WEEKDAYS,
         "zones": _zones(),
+        "agents": agents,
     }
+    return {**choices, "choices": choices}  # the settings form takes them all at once
 
 
 _ZONES: list[str] = []
@@ -750,6 +754,8 @@ def _form_shape(values: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(days, str):
         days = list(days)
     shaped["weekdays"] = [str(d) for d in days]
+    agents = shaped.get("agents") or []
+    shaped["agents"] = [str(a) for a in (agents if isinstance(agents, list) else [agents])]
     return shaped
 
 
@@ -772,7 +778,7 @@ async def _campaigns_page(
             "values": _form_shape(values),
             "error": error,
             "fields": fields,
-            **_choices(),
+            **(await _choices(request)),
         },
         status=status,
     )
@@ -781,7 +787,7 @@ async def _campaigns_page(
 @routes.post("/campaigns")
 @requires(MANAGE)
 async def create_submit(request: web.Request) -> web.Response:
-    values = form_values(await read_form(request), lists=("weekdays",))
+    values = form_values(await read_form(request), lists=("weekdays", "agents"))
     try:
         made, _ = await create_campaign(request, values)
     except DomainError as exc:
@@ -864,7 +870,7 @@ async def _campaign_page(
             "regions": regions,
             "levels": levels,
             "live_json": json.dumps(view["live"]) if view["live"] else "",
-            **_choices(),
+            **(await _choices(request)),
         },
         status=status,
     )
@@ -899,7 +905,7 @@ def _after_list(campaign_id: int, result: Mapping[str, Any], saved: str = "list"
 @requires(MANAGE)
 async def settings_submit(request: web.Request) -> web.Response:
     campaign_id = path_id(request, "campaign_id")
-    values = form_values(await read_form(request), lists=("weekdays",))
+    values = form_values(await read_form(request), lists=("weekdays", "agents"))
     try:
         await update_campaign(request, campaign_id, values, partial=False)
     except DomainError as exc:

@@ -30,7 +30,8 @@ class SkipInput(Input):
     tag="outbound",
 )
 async def workable(request: web.Request) -> object:
-    return {"campaigns": await request.app[outbound_key].workable()}
+    user_id = require_principal(request).user_id
+    return {"campaigns": await request.app[outbound_key].workable(user_id)}
 
 
 @api.route(
