@@ -177,9 +177,7 @@ class CustomerChanges:
                 .execution_options(synchronize_session=False)
             )
         known = {n.e164 for n in keep.numbers}
-        for contact in list(duplicate.contacts):
-            duplicate.contacts.remove(contact)
-            keep.contacts.append(contact)
+        await self._merge_contacts(keep, duplicate)
         for number in list(duplicate.numbers):
             duplicate.numbers.remove(number)
             if number.e164 not in known:
@@ -212,6 +210,27 @@ class CustomerChanges:
             after={"merged_id": duplicate_id, "reason": reason, "kept": snapshot(keep)},
         )
         return keep
+
+    async def _merge_contacts(self, keep: Customer, duplicate: Customer) -> None:
+        """The duplicate's contacts join the kept customer's; one of the same name (any case)
+        is one person: it fills what the kept one lacks and its numbers move to it. One
+        primary contact stays primary."""
+        same_name = {name_key(c.name): c for c in keep.contacts}
+        has_primary = any(c.is_primary for c in keep.contacts)
+        for contact in list(duplicate.contacts):
+            duplicate.contacts.remove(contact)
+            kept = same_name.get(name_key(contact.name))
+            if kept is None:
+                contact.is_primary = contact.is_primary and not has_primary
+                has_primary = has_primary or contact.is_primary
+                keep.contacts.append(contact)
+                same_name[name_key(contact.name)] = contact
+                continue
+            kept.title = kept.title or contact.title
+            kept.email = kept.email or contact.email
+            for number in list(contact.numbers):
+                number.contact = kept
+            await self.session.delete(contact)
 
     async def add_note(self, customer_id: int, notes: str, actor: Actor) -> Interaction:
         """A note written outside a call (a visit, an e-mail): it joins the history."""

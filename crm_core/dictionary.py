@@ -14,18 +14,25 @@ from crm_core.errors import Conflict, InvalidInput, NotFound
 from crm_core.models import DictionaryEntry
 from crm_core.schemas import DictionaryEntryCreate, DictionaryEntryUpdate
 
-# Category → (label, whether its entries carry a time limit).
-CATEGORIES: dict[str, tuple[str, bool]] = {
-    "customer_level": ("Customer levels", False),
-    "region": ("Regions", False),
-    "service_request_type": ("Service request types", False),
-    "disposition": ("Call dispositions", False),
-    "pause_reason": ("Agent pause reasons", True),
-    "churn_measure": ("Churn measures", False),
-    "department": ("Departments", False),
-    "product_category": ("Product categories", False),
-    "churn_reason": ("Churn reasons", False),
+# Category → its label.
+CATEGORIES: dict[str, str] = {
+    "customer_level": "Customer levels",
+    "region": "Regions",
+    "service_request_type": "Service request types",
+    "disposition": "Call dispositions",
+    "pause_reason": "Agent pause reasons",
+    "churn_measure": "Churn measures",
+    "department": "Departments",
+    "product_category": "Product categories",
+    "churn_reason": "Churn reasons",
 }
+# The numbers some categories' entries carry (an attribute each, set on the admin page):
+# category → (attribute, what it is).
+NUMBERS: dict[str, tuple[str, str]] = {
+    "pause_reason": ("time_limit_minutes", "Time limit in minutes"),
+    "service_request_type": ("deadline_hours", "Deadline in hours"),
+}
+NUMBER_NAMES = ("time_limit_minutes", "deadline_hours")
 
 
 def entry_snapshot(entry: DictionaryEntry) -> dict[str, Any]:
@@ -88,7 +95,7 @@ class DictionaryService:
             label=data.label,
             sort_order=data.sort_order,
             is_active=True,
-            attributes=self._attributes(category, data.time_limit_minutes),
+            attributes=self._numbers(category, data.model_dump(include=set(NUMBER_NAMES))),
         )
         self.session.add(entry)
         await self.session.flush()
@@ -112,10 +119,11 @@ class DictionaryService:
         for key in ("label", "sort_order", "is_active"):
             if changes.get(key) is not None:
                 setattr(entry, key, changes[key])
-        if "time_limit_minutes" in changes:
-            # Only the time limit: other attributes (a request type's deadline) stay.
-            kept = {k: v for k, v in (entry.attributes or {}).items() if k != "time_limit_minutes"}
-            entry.attributes = kept | self._attributes(category, changes["time_limit_minutes"])
+        given = {name: changes[name] for name in NUMBER_NAMES if name in changes}
+        if given:
+            # Only the numbers given: other attributes stay; a number given as None is unset.
+            kept = {k: v for k, v in (entry.attributes or {}).items() if k not in given}
+            entry.attributes = kept | self._numbers(category, given)
         after = entry_snapshot(entry)
         if after != before:
             audit.record(
@@ -131,11 +139,10 @@ class DictionaryService:
         return entry
 
     @staticmethod
-    def _attributes(category: str, time_limit: int | None) -> dict[str, Any]:
-        if time_limit is None:
-            return {}
-        if not CATEGORIES[category][1]:
-            raise InvalidInput(
-                f"entries of {category!r} have no time limit", field="time_limit_minutes"
-            )
-        return {"time_limit_minutes": time_limit}
+    def _numbers(category: str, given: dict[str, int | None]) -> dict[str, Any]:
+        """The attributes set from ``given``; one the category does not carry is refused."""
+        own = NUMBERS.get(category, ("", ""))[0]
+        for name, value in given.items():
+            if value is not None and name != own:
+                raise InvalidInput(f"entries of {category!r} have no {name}", field=name)
+        return {own: given[own]} if given.get(own) is not None else {}

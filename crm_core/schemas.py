@@ -89,6 +89,7 @@ class DictionaryEntryCreate(Input):
     label: Label  # type: ignore[valid-type]
     sort_order: int = Field(default=0, ge=0, le=10_000)
     time_limit_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    deadline_hours: int | None = Field(default=None, ge=1, le=24 * 366)
 
 
 class DictionaryEntryUpdate(Input):
@@ -96,6 +97,7 @@ class DictionaryEntryUpdate(Input):
     sort_order: int | None = Field(default=None, ge=0, le=10_000)
     is_active: bool | None = None
     time_limit_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    deadline_hours: int | None = Field(default=None, ge=1, le=24 * 366)
 
 
 class PhoneInput(Input):

@@ -69,12 +69,18 @@ async def test_an_agent_takes_an_order_and_opens_a_request_from_the_pop(browser,
     await expect(order_page.locator("h1")).to_contain_text("Acme Ltd")
     await order_page.select_option("select[name='lines.0.product_id']", str(chair))
     await order_page.fill("input[name='lines.0.quantity']", "2")
+    await expect(order_page.locator("#order-total")).to_contain_text("39.98")
+    # More lines than the form offers: "Add a line" gives a sixth.
+    await order_page.click("#add-line")
+    await order_page.select_option("select[name='lines.5.product_id']", str(chair))
+    await order_page.fill("input[name='lines.5.quantity']", "1")
+    await expect(order_page.locator("#order-total")).to_contain_text("59.97")
     await order_page.click("button[value='submit']")
     await expect(order_page.locator("body")).to_contain_text("awaiting")
     async with app[db_key]() as db:
         (order,) = (await db.scalars(select(Order).where(Order.customer_id == acme))).all()
     assert (order.amount_cents, order.call_linked_id, order.status) == (
-        3998,
+        5997,
         call_id,
         "awaiting_confirmation",
     )

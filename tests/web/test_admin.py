@@ -267,26 +267,49 @@ async def test_an_admin_adds_and_retires_dictionary_entries_in_the_web_ui(client
     assert ("boss", "dictionary.update", "coaching") in actions
 
 
-async def test_renaming_a_request_type_in_the_web_ui_keeps_its_deadline(client):
+async def test_an_admin_renames_a_request_type_and_changes_its_deadline_in_the_web_ui(client):
     await add_user(client.app, "boss", "admin")
     await web_login(client, "boss")
-    token = await page_csrf(client, "/admin/dictionary/service_request_type")
-    saved = await client.post(
-        "/admin/dictionary/service_request_type/complaint",
+    page = "/admin/dictionary/service_request_type"
+    token = await page_csrf(client, page)
+    assert 'name="deadline_hours"' in await (await client.get(page)).text()
+
+    async def save(**fields: str) -> dict:
+        saved = await client.post(
+            f"{page}/complaint",
+            data={"csrf_token": token, "sort_order": "2", "is_active": "on", **fields},
+            allow_redirects=False,
+        )
+        assert saved.status == 303, await saved.text()
+        entries = await (await client.get("/api/v1/dictionary/service_request_type")).json()
+        return next(e for e in entries["entries"] if e["code"] == "complaint")
+
+    renamed = await save(label="Complaint (formal)", deadline_hours="48")
+    assert renamed["label"] == "Complaint (formal)"
+    assert renamed["attributes"] == {"deadline_hours": 48}
+    assert (await save(label="Complaint", deadline_hours="72"))["attributes"] == {
+        "deadline_hours": 72
+    }
+    assert (await save(label="Complaint", deadline_hours=""))["attributes"] == {}
+    refused = await client.post(
+        f"{page}/complaint",
+        data={"csrf_token": token, "label": "Complaint", "deadline_hours": "-3"},
+    )
+    assert refused.status == 422
+    added = await client.post(
+        page,
         data={
             "csrf_token": token,
-            "label": "Complaint (formal)",
-            "sort_order": "2",
-            "is_active": "on",
-            "time_limit_minutes": "",
+            "code": "warranty",
+            "label": "Warranty",
+            "deadline_hours": "120",
         },
         allow_redirects=False,
     )
-    assert saved.status == 303, await saved.text()
+    assert added.status == 303
     entries = await (await client.get("/api/v1/dictionary/service_request_type")).json()
-    complaint = next(e for e in entries["entries"] if e["code"] == "complaint")
-    assert complaint["label"] == "Complaint (formal)"
-    assert complaint["attributes"] == {"deadline_hours": 48}
+    warranty = next(e for e in entries["entries"] if e["code"] == "warranty")
+    assert warranty["attributes"] == {"deadline_hours": 120}
 
 
 async def test_dictionary_rules_are_enforced(client):
@@ -303,6 +326,12 @@ async def test_dictionary_rules_are_enforced(client):
         json={"code": "far", "label": "Far", "time_limit_minutes": 5},
     )
     assert no_limit.status == 422 and "time_limit_minutes" in (await no_limit.json())["fields"]
+    no_deadline = await client.post(
+        "/api/v1/dictionary/pause_reason",
+        headers=headers,
+        json={"code": "nap", "label": "Nap", "deadline_hours": 5},
+    )
+    assert no_deadline.status == 422 and "deadline_hours" in (await no_deadline.json())["fields"]
     unknown = await client.post(
         "/api/v1/dictionary/planets", headers=headers, json={"code": "mars", "label": "Mars"}
     )

@@ -206,6 +206,51 @@ async def test_a_merge_moves_numbers_contacts_and_history_and_removes_the_duplic
         assert response.status in (404, 422), body
 
 
+async def test_a_merge_folds_a_contact_of_the_same_name_into_one_person(client, app):
+    token = await _signed_in(client, app)
+    keep = await add_customer(app, "Acme Ltd", "+1 555 000 1111")
+    duplicate = await add_customer(app, "ACME Limited", "+1 555 000 2222")
+    await _call(
+        client,
+        "PATCH",
+        f"/api/v1/customers/{keep}",
+        token,
+        {"contacts": [{"name": "Jo Buyer", "is_primary": True}]},
+    )
+    await _call(
+        client,
+        "PATCH",
+        f"/api/v1/customers/{duplicate}",
+        token,
+        {
+            "contacts": [
+                {
+                    "name": "JO BUYER",
+                    "email": "jo@acme-example.com",
+                    "is_primary": True,
+                    "numbers": [{"number": "+1 555 000 3333"}],
+                },
+                {"name": "Sam Other", "is_primary": True},
+            ]
+        },
+    )
+    card = await _call(
+        client,
+        "POST",
+        f"/api/v1/customers/{keep}/merge",
+        token,
+        {"duplicate_id": duplicate, "reason": "same company"},
+    )
+    contacts = {c["name"]: c for c in card["contacts"]}
+    assert sorted(contacts) == ["Jo Buyer", "Sam Other"]
+    jo = contacts["Jo Buyer"]
+    assert jo["email"] == "jo@acme-example.com" and jo["is_primary"]
+    async with app[db_key]() as db:
+        moved = await db.scalar(select(PhoneNumber).where(PhoneNumber.e164 == "+15550003333"))
+    assert (moved.customer_id, moved.contact_id) == (keep, jo["id"])
+    assert not contacts["Sam Other"]["is_primary"]  # one primary contact
+
+
 async def test_a_team_lead_may_read_customers_but_not_change_them(client, app):
     await add_user(app, "tl", "team_lead")
     token = await api_login(client, "tl")

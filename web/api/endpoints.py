@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.dictionary import CATEGORIES, entry_snapshot
+from crm_core.dictionary import CATEGORIES, NUMBERS, entry_snapshot
 from crm_core.errors import NotFound
 from crm_core.models import AuditEntry, Role, User
 from crm_core.permissions import PERMISSIONS, ROLES
@@ -183,7 +183,13 @@ async def list_permissions(request: web.Request) -> Any:
 async def dictionary_categories(request: web.Request) -> Any:
     return {
         "categories": [
-            {"name": k, "label": v[0], "time_limit": v[1]} for k, v in CATEGORIES.items()
+            {
+                "name": name,
+                "label": label,
+                "time_limit": NUMBERS.get(name, ("",))[0] == "time_limit_minutes",
+                "number": NUMBERS[name][0] if name in NUMBERS else None,
+            }
+            for name, label in CATEGORIES.items()
         ]
     }
 

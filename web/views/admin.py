@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from crm_core.dictionary import CATEGORIES
+from crm_core.dictionary import CATEGORIES, NUMBER_NAMES, NUMBERS
 from crm_core.errors import DomainError, NotFound
 from crm_core.permissions import PERMISSIONS
 from crm_core.schemas import (
@@ -193,8 +193,9 @@ async def _category_page(
         "admin/dictionary_category.html",
         {
             "category": category,
-            "title": CATEGORIES[category][0],
-            "has_time_limit": CATEGORIES[category][1],
+            "title": CATEGORIES[category],
+            # The number its entries carry, if any: (attribute, what it is).
+            "number": NUMBERS.get(category),
             "entries": entries,
             "error": error,
             "fields": fields or {},
@@ -215,8 +216,9 @@ async def category_page(request: web.Request) -> web.Response:
 async def category_add(request: web.Request) -> web.Response:
     category = request.match_info["category"]
     values = form_values(await read_form(request))
-    if not values.get("time_limit_minutes"):
-        values.pop("time_limit_minutes", None)
+    for name in NUMBER_NAMES:  # an empty number field: none
+        if not values.get(name):
+            values.pop(name, None)
     try:
         await operations.create_dictionary_entry(
             request, category, validate(DictionaryEntryCreate, values)
@@ -237,7 +239,11 @@ async def entry_update(request: web.Request) -> web.Response:
     category, code = request.match_info["category"], request.match_info["code"]
     values = form_values(await read_form(request))
     values["is_active"] = values.get("is_active") in ("on", "true", "1")
-    values["time_limit_minutes"] = values.get("time_limit_minutes") or None
+    for name in NUMBER_NAMES:
+        if not values.get(name):
+            values.pop(name, None)
+    if category in NUMBERS:  # the row's number field, emptied: the number is unset
+        values.setdefault(NUMBERS[category][0], None)
     try:
         await operations.update_dictionary_entry(
             request, category, code, validate(DictionaryEntryUpdate, values)
