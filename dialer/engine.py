@@ -97,7 +97,6 @@ class CampaignEngine:
     db: async_sessionmaker
     link: AmiLink
     telephony: Telephony
-    board: AgentBoard
     clock: Clock
     fence: int
     estimator: Estimator = field(default_factory=Estimator)
@@ -436,7 +435,6 @@ class CampaignRunner:
                     db=self.db,
                     link=self.link,
                     telephony=self.telephony,
-                    board=self.board,
                     clock=self.clock,
                     fence=self.fence,
                 )

@@ -34,29 +34,31 @@ async def server(aiohttp_server, database_url, tmp_path, clock):
     return server
 
 
-async def _chairs_in_stock(app) -> int:
+async def _in_stock(app, *products: tuple[str, str, str]) -> list[int]:
+    """Products (code, name, price) with 5 of each in the main warehouse: their ids."""
+    made = []
     async with UnitOfWork(app[db_key]) as uow:
-        products = ProductService(uow.session, clock=app[clock_key])
-        main = await products.create_warehouse(WarehouseCreate(code="main", name="Main"), SYSTEM)
-        chair = await products.create(
-            ProductCreate(
-                code="CH-1", name="Chair", category="hardware", unit_price=Decimal("19.99")
-            ),
-            SYSTEM,
-        )
-        await products.move(
-            chair.id,
-            StockMovementCreate(warehouse_id=main.id, kind="in", quantity=5, reason="delivery"),
-            SYSTEM,
-        )
+        service = ProductService(uow.session, clock=app[clock_key])
+        main = await service.create_warehouse(WarehouseCreate(code="main", name="Main"), SYSTEM)
+        for code, name, price in products:
+            product = await service.create(
+                ProductCreate(code=code, name=name, category="hardware", unit_price=Decimal(price)),
+                SYSTEM,
+            )
+            await service.move(
+                product.id,
+                StockMovementCreate(warehouse_id=main.id, kind="in", quantity=5, reason="delivery"),
+                SYSTEM,
+            )
+            made.append(product.id)
         await uow.commit()
-        return chair.id
+    return made
 
 
 async def test_an_agent_takes_an_order_and_opens_a_request_from_the_pop(browser, server, base_url):
     app = server.app
     acme = await add_customer(app, "Acme Ltd", "+1 555 123 4567")
-    chair = await _chairs_in_stock(app)
+    chair, desk = await _in_stock(app, ("CH-1", "Chair", "19.99"), ("DK-1", "Desk", "30.00"))
     page = await _ready_agent_page(browser, app, base_url)
     _call_in(app, "+15551234567", "Test")
     card = page.locator(".pop")
@@ -72,15 +74,15 @@ async def test_an_agent_takes_an_order_and_opens_a_request_from_the_pop(browser,
     await expect(order_page.locator("#order-total")).to_contain_text("39.98")
     # More lines than the form offers: "Add a line" gives a sixth.
     await order_page.click("#add-line")
-    await order_page.select_option("select[name='lines.5.product_id']", str(chair))
+    await order_page.select_option("select[name='lines.5.product_id']", str(desk))
     await order_page.fill("input[name='lines.5.quantity']", "1")
-    await expect(order_page.locator("#order-total")).to_contain_text("59.97")
+    await expect(order_page.locator("#order-total")).to_contain_text("69.98")
     await order_page.click("button[value='submit']")
     await expect(order_page.locator("body")).to_contain_text("awaiting")
     async with app[db_key]() as db:
         (order,) = (await db.scalars(select(Order).where(Order.customer_id == acme))).all()
     assert (order.amount_cents, order.call_linked_id, order.status) == (
-        5997,
+        6998,
         call_id,
         "awaiting_confirmation",
     )
