@@ -11,6 +11,7 @@ customers ``name`` (required), ``numbers`` (or ``number`` / ``phone``; several s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from crm_core.audit import Actor
 from crm_core.clock import Clock
 from crm_core.customers import name_key
 from crm_core.errors import InvalidInput
-from crm_core.import_runs import close_run, open_run
+from crm_core.import_runs import Problem, close_run, open_run
 from crm_core.models import Customer, DictionaryEntry, ImportRun, PhoneNumber, Product
 from crm_core.phones import normalise
 from crm_core.tabular import Sheet, read_sheet
@@ -104,17 +105,18 @@ class Importer:
             result = ImportResult(run.id)
         store = self._customers if spec is CUSTOMERS else self._products
         checker = await self._checker(spec)
-        while True:
-            batch = await asyncio.to_thread(_take, rows, BATCH)
-            if not batch:
-                break
-            good: list[tuple[int, dict[str, Any]]] = []
-            for number, cells in batch:
-                try:
-                    good.append((number, checker(cells)))
-                except Rejected as exc:
-                    result.problems.append((number, str(exc), cells))
-            result.imported += await store(good, result)
+        # Each batch is read and checked in a worker thread while the one before it is
+        # written: the checks (phonenumbers) and the database's work overlap on two cores.
+        ahead = asyncio.ensure_future(asyncio.to_thread(_checked_batch, rows, checker))
+        try:
+            while (checked := await ahead) is not None:
+                ahead = asyncio.ensure_future(asyncio.to_thread(_checked_batch, rows, checker))
+                good, refused = checked
+                result.problems.extend(refused)
+                result.imported += await store(good, result)
+        finally:
+            with contextlib.suppress(Exception):
+                await ahead  # a failed write: the batch being checked is dropped, not left running
         result.rejected = len(result.problems)
         async with self.db() as session:
             run = await session.get(ImportRun, result.run_id)
@@ -303,6 +305,24 @@ def _cells(row: dict[str, Any]) -> dict[str, str]:
 def _renamed(sheet: Sheet, aliases: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
     for number, cells in sheet.rows:
         yield number, {aliases.get(k, k): v for k, v in cells.items()}
+
+
+def _checked_batch(
+    rows: Iterator[tuple[int, dict[str, str]]],
+    checker: Callable[[dict[str, str]], dict[str, Any]],
+) -> tuple[list[tuple[int, dict[str, Any]]], list[Problem]] | None:
+    """The next batch of rows, checked: (good rows with their values, refused rows); None at
+    the end of the file."""
+    batch = _take(rows, BATCH)
+    if not batch:
+        return None
+    good, refused = [], []
+    for number, cells in batch:
+        try:
+            good.append((number, checker(cells)))
+        except Rejected as exc:
+            refused.append((number, str(exc), cells))
+    return good, refused
 
 
 def _take(
