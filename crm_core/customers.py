@@ -209,12 +209,13 @@ class CustomerService:
             wanted = filters.apply(wanted, self._starts_with)
         if by_name and self.session.bind.dialect.name == "postgresql":
             return await self._by_name_postgresql(wanted, text, limit, offset)
-        if by_name:
-            wanted = wanted.where(
+        if by_name:  # in the order PostgreSQL's pattern index gives (case-folded code points)
+            ordered = wanted.where(
                 self._starts_with(Customer.name_key, name_key(text))
                 | (Customer.account_number == text)
-            )
-        ordered = wanted.order_by(Customer.name, Customer.id)
+            ).order_by(Customer.name_key, Customer.id)
+        else:
+            ordered = wanted.order_by(Customer.name, Customer.id)
         return list(await self.session.scalars(ordered.limit(limit).offset(offset)))
 
     async def _by_name_postgresql(

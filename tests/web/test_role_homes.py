@@ -45,7 +45,8 @@ async def test_the_customers_page_finds_by_name_start_number_and_account(client)
         page = await (await client.get("/customers", params={"q": query})).text()
         return re.findall(r'<a href="/customers/\d+">([^<]+)</a>', page)
 
-    assert await names("ACME") == ["Acme Ltd", "acme &amp; sons"]
+    # A name's matches in case-folded order, on either database.
+    assert await names("ACME") == ["acme &amp; sons", "Acme Ltd"]
     assert await names("(555) 123-4567") == ["Acme Ltd"]
     assert await names("100%") == ["100% Widgets"]  # % is a character here, not a wildcard
     assert await names("%") == []
