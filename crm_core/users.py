@@ -177,13 +177,17 @@ async def holders_of(session: AsyncSession, role_name: str) -> list[int]:
     return list(rows.all())
 
 
-async def permitted_users(session: AsyncSession, permission: str) -> list[tuple[int, str]]:
-    """The active users some role of whom grants ``permission``: (id, display name), by name."""
+async def permitted_users(
+    session: AsyncSession, permission: str, *, with_phone: bool = False
+) -> list[tuple[int, str]]:
+    """The active users some role of whom grants ``permission`` (``with_phone``: and who
+    have an extension): (id, display name), by name."""
+    phone = (func.coalesce(User.extension, "") != "",) if with_phone else ()
     rows = await session.execute(
         select(User.id, User.display_name)
         .join(user_roles, user_roles.c.user_id == User.id)
         .join(RolePermission, RolePermission.role_id == user_roles.c.role_id)
-        .where(User.is_active.is_(True), RolePermission.permission == permission)
+        .where(User.is_active.is_(True), RolePermission.permission == permission, *phone)
         .group_by(User.id, User.display_name)
         .order_by(User.display_name)
     )

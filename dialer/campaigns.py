@@ -222,8 +222,8 @@ async def _agents_known(session: AsyncSession, agents: tuple[int, ...]) -> None:
 
 
 async def outbound_agents(session: AsyncSession) -> list[tuple[int, str]]:
-    """Who may be chosen to work a campaign: (user id, name)."""
-    return await permitted_users(session, WORK_OUTBOUND)
+    """Who may be chosen to work a campaign (allowed to, with a phone): (user id, name)."""
+    return await permitted_users(session, WORK_OUTBOUND, with_phone=True)
 
 
 def may_work(row: Campaign, user_id: int) -> bool:

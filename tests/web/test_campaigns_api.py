@@ -293,6 +293,11 @@ async def test_a_campaign_worked_by_chosen_agents_is_not_offered_to_the_others(
     )
     assert refused.status == 422
     assert f"user {inbound.id}" in (await refused.json())["fields"]["agents"]
+    phoneless = await add_user(app, "pia", "outbound_agent")  # no extension: no calls to take
+    refused = await http.post(
+        "/api/v1/campaigns", headers=headers, json={**SPRING, "agents": [phoneless.id]}
+    )
+    assert refused.status == 422
     assert await count(app, Campaign) == 0
     made = (await create(http, headers, mode="preview", agents=[ann.id]))["campaign"]
     assert made["agents"] == [ann.id]
