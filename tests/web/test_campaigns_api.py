@@ -301,6 +301,8 @@ async def test_a_campaign_worked_by_chosen_agents_is_not_offered_to_the_others(
     assert await count(app, Campaign) == 0
     made = (await create(http, headers, mode="preview", agents=[ann.id]))["campaign"]
     assert made["agents"] == [ann.id]
+    page = await (await http.get(f"/campaigns/{made['id']}")).text()
+    assert 'id="worked-by">Ann</dd>' in page
     await http.post(f"/api/v1/campaigns/{made['id']}/start", headers=headers)
 
     async def agent(name: str):
