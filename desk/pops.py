@@ -7,7 +7,6 @@ rings gets the pop again."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from typing import Any
 
@@ -123,14 +122,11 @@ class PopPipeline:
         dialled_out = event.direction in (Direction.OUTBOUND, Direction.CLICK_TO_CALL)
         # A call we placed presents our own caller ID: the customer is the number we dialled.
         number = event.customer_number if dialled_out and event.customer_number else None
-        lookup, campaign = await asyncio.gather(
-            self.lookups.lookup(
-                caller_number=number or event.caller_number,
-                restricted=event.presentation_restricted,
-                variables=dict(event.variables),
-                region=self.region,
-            ),
-            self._campaign_entry(event),
+        lookup = await self.lookups.lookup(
+            caller_number=number or event.caller_number,
+            restricted=event.presentation_restricted,
+            variables=dict(event.variables),
+            region=self.region,
         )
         pop = note.Offered(
             call_id=event.linked_id,
@@ -146,7 +142,7 @@ class PopPipeline:
             # Built once for everyone; this agent gets what their permissions allow.
             lookup=lookup_for(lookup.as_dict(), self.directory.permissions_of(user_id)),
             offered_at=event.at,
-            campaign=campaign,
+            campaign=await self._campaign_entry(event),
         )
         message = note.ToAgent.of(user_id, pop)
         # Kept only while that phone still rings: a pop answered during the lookup is not
